@@ -1,0 +1,115 @@
+"""Row-major GEMM callable from inside ``@njit`` code, without allocation.
+
+The matrix products go to the BLAS that SciPy ships (``scipy.linalg.cython_blas``
+``sgemm``/``dgemm``), called as external symbols that Numba compiles into a direct
+call (and caches). Measured here on the seed network (784-64-64-10): BLAS was
+2.5-5x faster than explicit loops at every batch size, and unlike ``np.dot`` it
+writes into a preallocated output and can accumulate (``beta=1``).
+
+Under ``NUMBA_DISABLE_JIT=1`` (coverage runs) the same function falls back to NumPy.
+"""
+import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba import config, types
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
+
+from ._jit import kernel
+
+def _register_blas_symbol(name):
+    """Expose SciPy's ``name`` (sgemm/dgemm) to LLVM under a stable symbol name.
+
+    Calling a ctypes pointer would bake an address into the machine code and make
+    every kernel uncacheable; an external symbol resolved at load time caches.
+    """
+    symbol = "fastnn_cython_blas_" + name
+    llvm.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_blas", name))
+    return symbol
+
+
+def _fortran_call(symbol):
+    """An intrinsic calling the Fortran-ABI routine ``symbol`` with a tuple of pointers."""
+
+    @intrinsic
+    def call(typingctx, pointers):
+        def codegen(context, builder, signature, llvm_args):
+            count = len(signature.args[0])
+            fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t] * count)
+            fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+            builder.call(fn, [builder.extract_value(llvm_args[0], i) for i in range(count)])
+            return context.get_dummy_value()
+
+        return types.none(pointers), codegen
+
+    return call
+
+
+_sgemm = _fortran_call(_register_blas_symbol("sgemm"))
+_dgemm = _fortran_call(_register_blas_symbol("dgemm"))
+
+
+@intrinsic
+def _by_ref(typingctx, value):
+    """Pointer to a stack copy of a scalar (alloca in the entry block)."""
+
+    def codegen(context, builder, signature, args):
+        slot = cgutils.alloca_once_value(builder, args[0])
+        return builder.bitcast(slot, cgutils.voidptr_t)
+
+    return types.voidptr(value), codegen
+
+
+@intrinsic
+def _data_ptr(typingctx, array):
+    """Pointer to an array's first element."""
+
+    def codegen(context, builder, signature, args):
+        proxy = cgutils.create_struct_proxy(signature.args[0])(
+            context, builder, value=args[0])
+        return builder.bitcast(proxy.data, cgutils.voidptr_t)
+
+    return types.voidptr(array), codegen
+
+
+_N = np.uint8(ord("N"))
+_T = np.uint8(ord("T"))
+
+
+@kernel
+def gemm(c, a, b, trans_a, trans_b, alpha, beta):
+    """C = alpha * op(A) @ op(B) + beta * C for C-contiguous 2-D arrays.
+
+    op(X) is X, or X.T when ``trans_x`` is True. ``c`` has shape (m, n) and is
+    overwritten (``beta=0``) or accumulated into (``beta=1``); ``a``, ``b`` and
+    ``c`` share one float dtype. Row-major C = op(A) op(B) is column-major
+    C^T = op(B)^T op(A)^T, so B goes first in the Fortran call.
+    """
+    m, n = c.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    flag_a = _T if trans_a else _N
+    flag_b = _T if trans_b else _N
+    one_dtype_alpha = c.dtype.type(alpha)
+    one_dtype_beta = c.dtype.type(beta)
+    args = (
+        _by_ref(flag_b), _by_ref(flag_a),
+        _by_ref(np.int32(n)), _by_ref(np.int32(m)), _by_ref(np.int32(k)),
+        _by_ref(one_dtype_alpha),
+        _data_ptr(b), _by_ref(np.int32(b.shape[1])),
+        _data_ptr(a), _by_ref(np.int32(a.shape[1])),
+        _by_ref(one_dtype_beta),
+        _data_ptr(c), _by_ref(np.int32(n)),
+    )
+    if c.itemsize == 4:
+        _sgemm(args)
+    else:
+        _dgemm(args)
+
+
+if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT CI run
+    def gemm(c, a, b, trans_a, trans_b, alpha, beta):  # noqa: F811
+        """NumPy stand-in with the same contract as the compiled ``gemm``."""
+        product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+        c[...] = alpha * product + (beta * c if beta else 0)

@@ -1,0 +1,146 @@
+"""Loss values and output deltas for a mini-batch, with cheap metric sums.
+
+``output_delta`` writes d = dL/dz of the output layer's pre-activation, times
+``scale`` (sample weight / batch size: the one place the batch mean lives).
+Softmax + (sparse) categorical cross-entropy and sigmoid + binary cross-entropy
+collapse to (y_hat - y); every other pairing goes through dL/dy_hat and then the
+output activation's derivative (the softmax Jacobian-vector product included).
+"""
+import math
+
+from ._jit import kernel
+
+from .activations import activation_backward
+from .codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
+                    CATEGORICAL_CROSSENTROPY, MSE, PROB_EPSILON, SIGMOID, SOFTMAX,
+                    SPARSE_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, SSE, T_ABSOLUTE,
+                    T_CORRECT, T_COUNT, T_LOSS, T_SQUARED, T_WEIGHT)
+
+
+@kernel(inline="always")
+def _target(y, labels, sample, j, sparse):
+    """y[sample, j], reading sparse integer labels as one-hot rows."""
+    if sparse:
+        return y.dtype.type(1) if labels[sample] == j else y.dtype.type(0)
+    return y[sample, j]
+
+
+@kernel
+def _argmax(row):
+    best = 0
+    for j in range(1, row.shape[0]):
+        if row[j] > row[best]:
+            best = j
+    return best
+
+
+@kernel(inline="always")
+def _sample_loss(p, y, labels, sample, loss):
+    """L for one sample from its output row p: summed over outputs for sse and the
+    cross-entropies, averaged for mse and binary cross-entropy (as Keras)."""
+    sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
+    one = p.dtype.type(1)
+    eps = p.dtype.type(PROB_EPSILON)
+    units = p.shape[0]
+    total = p.dtype.type(0)
+    for j in range(units):
+        t = _target(y, labels, sample, j, sparse)
+        if loss == MSE or loss == SSE:
+            total += (p[j] - t) * (p[j] - t)
+        elif loss == BINARY_CROSSENTROPY:
+            q = min(max(p[j], eps), one - eps)
+            total -= t * math.log(q) + (one - t) * math.log(one - q)
+        elif t != 0:
+            total -= t * math.log(min(max(p[j], eps), one - eps))
+    if loss == SSE:
+        return total * p.dtype.type(0.5)
+    if loss == MSE or loss == BINARY_CROSSENTROPY:
+        return total / units
+    return total
+
+
+@kernel
+def output_delta(d, out, y, labels, weights, order, loss, activation, scale):
+    """Loss of one mini-batch and its delta at the output pre-activation.
+
+    d, out: (n, units), out = y_hat; row i is sample ``order[i]`` of
+    y (N, units) or labels (N,) (sparse losses) and weights (N,).
+    d is overwritten with scale * w_i * dL_i/dz_i; returns sum_i w_i L_i.
+    """
+    n, units = out.shape
+    sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
+    one = out.dtype.type(1)
+    eps = out.dtype.type(PROB_EPSILON)
+    collapses = ((activation == SOFTMAX and (loss == CATEGORICAL_CROSSENTROPY or sparse))
+                 or (activation == SIGMOID and loss == BINARY_CROSSENTROPY))
+    per_output = 1.0 / units if (loss == MSE or loss == BINARY_CROSSENTROPY) else 1.0
+    total = 0.0
+    for i in range(n):
+        sample = order[i]
+        w = weights[sample]
+        total += w * _sample_loss(out[i], y, labels, sample, loss)
+        row_scale = out.dtype.type(scale * w * per_output)
+        for j in range(units):
+            p = out[i, j]
+            t = _target(y, labels, sample, j, sparse)
+            if loss == MSE:
+                grad = (p - t) + (p - t)
+            elif loss == SSE:
+                grad = p - t
+            elif collapses:
+                grad = p - t
+            elif loss == BINARY_CROSSENTROPY:
+                q = min(max(p, eps), one - eps)
+                grad = (q - t) / (q * (one - q))
+            else:  # categorical cross-entropy after a non-softmax output
+                grad = -t / min(max(p, eps), one - eps)
+            d[i, j] = row_scale * grad
+    if not collapses:
+        activation_backward(d, out, activation)
+    return total
+
+
+@kernel
+def accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors):
+    """Add a mini-batch's sample weights, accuracy and (if ``errors``) mse/mae sums.
+
+    totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT, ...).
+    """
+    n, units = out.shape
+    sparse = labels.shape[0] > 0
+    for i in range(n):
+        sample = order[i]
+        w = weights[sample]
+        totals[T_WEIGHT] += w
+        totals[T_COUNT] += 1
+        if accuracy == SPARSE_ACCURACY:
+            if _argmax(out[i]) == labels[sample]:
+                totals[T_CORRECT] += w
+        elif accuracy == CATEGORICAL_ACCURACY:
+            if _argmax(out[i]) == _argmax(y[sample]):
+                totals[T_CORRECT] += w
+        elif accuracy == BINARY_ACCURACY:
+            hits = 0
+            for j in range(units):
+                t = _target(y, labels, sample, j, sparse)
+                hits += (out[i, j] > 0.5) == (t > 0.5)
+            totals[T_CORRECT] += w * hits / units
+        if errors:
+            sq = 0.0
+            ab = 0.0
+            for j in range(units):
+                e = out[i, j] - _target(y, labels, sample, j, sparse)
+                sq += e * e
+                ab += abs(e)
+            totals[T_SQUARED] += w * sq / units
+            totals[T_ABSOLUTE] += w * ab / units
+
+
+@kernel
+def batch_loss(out, y, labels, weights, order, loss):
+    """sum_i w_i L_i for one mini-batch, without touching any delta (evaluation)."""
+    total = 0.0
+    for i in range(out.shape[0]):
+        sample = order[i]
+        total += weights[sample] * _sample_loss(out[i], y, labels, sample, loss)
+    return total

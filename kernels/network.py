@@ -1,0 +1,161 @@
+"""Whole-network passes over the flat buffers: one compiled call per epoch.
+
+The network is data, not code, so one compilation serves every depth and width:
+  net     = (sizes (L+1,) int64, activations (L,) int64, has_bias (L,) bool,
+             l2 (L,) float64)
+  params  = every layer's W (units, inputs) then b (units,), back to back (P,)
+  grads   = same layout as params; state = (2, P) optimizer slots
+  acts, deltas = workspace (capacity * sum(sizes),): layer l's rows for a batch
+             of n samples are the first n * sizes[l] values of its block.
+"""
+import math
+
+import numpy as np
+from ._jit import kernel
+
+from .codes import T_BATCHES, T_DIVERGED, T_LOSS
+from .dense import dense_backward, dense_forward
+from .losses import accumulate_metrics, batch_loss, output_delta
+from .optimizers import apply_update
+
+
+@kernel
+def layer_params(params, sizes, has_bias, layer):
+    """Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
+    offset = 0
+    for l in range(layer):
+        offset += sizes[l + 1] * sizes[l] + (sizes[l + 1] if has_bias[l] else 0)
+    inputs, units = sizes[layer], sizes[layer + 1]
+    w = params[offset:offset + units * inputs].reshape((units, inputs))
+    offset += units * inputs
+    b = params[offset:offset + (units if has_bias[layer] else 0)]
+    return w, b
+
+
+@kernel
+def layer_rows(buffer, sizes, layer, rows, capacity):
+    """View (rows, sizes[layer]) of layer ``layer``'s block in a workspace buffer."""
+    offset = capacity * sizes[:layer].sum()
+    return buffer[offset:offset + rows * sizes[layer]].reshape((rows, sizes[layer]))
+
+
+@kernel
+def forward(acts, params, net, x, capacity):
+    """Run every layer on x (n, inputs); returns the output view (n, units_L).
+
+    x may live outside ``acts`` (predict reads the caller's rows in place).
+    """
+    sizes, activations, has_bias, _ = net
+    rows = x.shape[0]
+    a = x
+    for layer in range(activations.shape[0]):
+        w, b = layer_params(params, sizes, has_bias, layer)
+        out = layer_rows(acts, sizes, layer + 1, rows, capacity)
+        dense_forward(out, a, w, b, activations[layer])
+        a = out
+    return a
+
+
+@kernel
+def backward(grads, deltas, params, acts, net, rows, capacity):
+    """Fill grads from the output delta (already in ``deltas``) down to layer 0.
+
+    Adds the L2 penalty's gradient 2*l2*W; returns the penalty sum_l l2*|W|^2.
+    """
+    sizes, activations, has_bias, l2 = net
+    penalty = 0.0
+    for layer in range(activations.shape[0] - 1, -1, -1):
+        w, _ = layer_params(params, sizes, has_bias, layer)
+        dw, db = layer_params(grads, sizes, has_bias, layer)
+        dout = layer_rows(deltas, sizes, layer + 1, rows, capacity)
+        x = layer_rows(acts, sizes, layer, rows, capacity)
+        if layer > 0:
+            dx = layer_rows(deltas, sizes, layer, rows, capacity)
+            dense_backward(dx, dw, db, dout, x, w, activations[layer - 1])
+        else:
+            dense_backward(dout[:0, :0], dw, db, dout, x, w, 0)
+        if l2[layer] != 0:
+            penalty += _l2_penalty(dw, w, l2[layer])
+    return penalty
+
+
+@kernel
+def _l2_penalty(dw, w, strength):
+    """dw += 2*strength*W; returns strength * sum(W^2)."""
+    total = 0.0
+    twice = dw.dtype.type(2 * strength)
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            total += w[i, j] * w[i, j]
+            dw[i, j] += twice * w[i, j]
+    return strength * total
+
+
+@kernel
+def gather_rows(out, x, order):
+    """out[i] = x[order[i]]: the mini-batch in sample order. out: (n, features)."""
+    for i in range(out.shape[0]):
+        out[i] = x[order[i]]
+
+
+@kernel
+def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer):
+    """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
+
+    totals (N_TOTALS,) float64, accumulated; net/buffers: see module docstring;
+    data = (x (N, inputs), y (N, units) or empty, labels (N,) int64 or empty,
+    weights (N,)); codes = (loss, accuracy, errors flag);
+    optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
+    Stops early, setting totals[T_DIVERGED], when a batch loss is not finite.
+    """
+    params, grads, state, acts, deltas = buffers
+    x, y, labels, weights = data
+    loss, accuracy, errors = codes
+    optimizer_code, hyper, rates = optimizer
+    sizes, activations, _, _ = net
+    n_layers = activations.shape[0]
+    capacity = batch_size
+    n = order.shape[0]
+    for batch, start in enumerate(range(0, n, batch_size)):
+        rows_order = order[start:min(start + batch_size, n)]
+        rows = rows_order.shape[0]
+        xb = layer_rows(acts, sizes, 0, rows, capacity)
+        gather_rows(xb, x, rows_order)
+        out = forward(acts, params, net, xb, capacity)
+        d_out = layer_rows(deltas, sizes, n_layers, rows, capacity)
+        batch_total = output_delta(d_out, out, y, labels, weights, rows_order, loss,
+                                   activations[n_layers - 1], 1.0 / rows)
+        penalty = backward(grads, deltas, params, acts, net, rows, capacity)
+        accumulate_metrics(totals, out, y, labels, weights, rows_order, accuracy, errors)
+        batch_total += penalty * rows
+        totals[T_LOSS] += batch_total
+        if not math.isfinite(batch_total):
+            totals[T_DIVERGED] = 1.0
+            return
+        apply_update(params, grads, state, optimizer_code, hyper, rates[batch, 0],
+                     rates[batch, 1])
+        totals[T_BATCHES] += 1
+
+
+@kernel
+def predict(out, net, params, acts, x, capacity):
+    """out = network(x) in chunks of ``capacity`` rows. out: (N, units_L) overwritten."""
+    n = x.shape[0]
+    for start in range(0, n, capacity):
+        stop = min(start + capacity, n)
+        out[start:stop] = forward(acts, params, net, x[start:stop], capacity)
+
+
+@kernel
+def evaluate(totals, net, params, acts, data, codes, capacity):
+    """Accumulate loss (penalty excluded) and metrics over all samples into totals."""
+    x, y, labels, weights = data
+    loss, accuracy, errors = codes
+    n = x.shape[0]
+    order = np.arange(n)
+    for start in range(0, n, capacity):
+        stop = min(start + capacity, n)
+        out = forward(acts, params, net, x[start:stop], capacity)
+        totals[T_LOSS] += batch_loss(out, y, labels, weights, order[start:stop], loss)
+        accumulate_metrics(totals, out, y, labels, weights, order[start:stop], accuracy,
+                           errors)
