@@ -1,0 +1,13 @@
+"""fastnn: train dense neural networks at compiled speed.
+
+Fused Numba kernels run the forward pass, backprop and optimizer updates over whole
+mini-batches and epochs; a thin Keras-shaped API wraps them.
+"""
+from . import callbacks, datasets, initializers, optimizers, regularizers, schedules
+from .layers import Dense
+from .model import Sequential
+from .saving import load_model
+
+__version__ = "0.1.0"
+__all__ = ["Dense", "Sequential", "load_model", "callbacks", "datasets", "initializers",
+           "optimizers", "regularizers", "schedules", "__version__"]

@@ -1,0 +1,63 @@
+"""Input checks shared by the whole API: each names where, what was expected, what came.
+
+Every check runs before any state changes (scikit-learn's check_array discipline).
+"""
+import numbers
+
+import numpy as np
+
+
+def choice(where, argument, value, options):
+    """Return ``options[value]`` for a registry name, or raise listing the valid names."""
+    if not isinstance(value, str):
+        raise TypeError(f"{where}: {argument} must be a string name, got {type(value).__name__} "
+                        f"{value!r}. Expected one of: {', '.join(repr(k) for k in options)}.")
+    key = value.lower()
+    if key not in options:
+        raise ValueError(f"{where}: unknown {argument} {value!r}. "
+                         f"Expected one of: {', '.join(repr(k) for k in options)}.")
+    return options[key]
+
+
+def positive_int(where, argument, value, allow_zero=False):
+    """An int > 0 (or >= 0); bools and floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {argument} must be an int, got {type(value).__name__} {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "a non-negative int" if allow_zero else "a positive int"
+        raise ValueError(f"{where}: {argument} must be {bound}, got {value}.")
+    return int(value)
+
+
+def non_negative_float(where, argument, value, upper=None):
+    """A finite real >= 0 (and < upper when given)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} {value!r}.")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (upper is not None and value >= upper):
+        bound = f"in [0, {upper})" if upper is not None else "a finite number >= 0"
+        raise ValueError(f"{where}: {argument} must be {bound}, got {value}.")
+    return value
+
+
+def numeric_array(where, argument, value, dtype):
+    """``value`` as a C-contiguous array of ``dtype``: real numbers, non-empty, all finite."""
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # ragged lists and the like
+        raise ValueError(f"{where}: {argument} could not be read as an array: {error}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == np.bool_):
+        raise TypeError(f"{where}: {argument} must hold real numbers, got an array of dtype "
+                        f"{array.dtype}.")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{where}: {argument} must hold real numbers, got complex values.")
+    if array.size == 0 or array.ndim == 0:
+        raise ValueError(f"{where}: {argument} is empty (shape {array.shape}); "
+                         "expected at least one sample.")
+    converted = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(converted).all():
+        bad = int(np.size(converted) - np.isfinite(converted).sum())
+        raise ValueError(f"{where}: {argument} contains {bad} NaN or infinite value(s); "
+                         "clean or impute them before training.")
+    return converted

@@ -1,0 +1,66 @@
+"""Layers are configuration only: the model lays their weights out and the kernels compute."""
+from . import initializers, regularizers
+from ._validation import choice, positive_int
+from .registries import ACTIVATIONS, ACTIVATION_NAMES
+
+
+class Dense:
+    """A fully connected layer: ``output = activation(input @ W + b)``.
+
+    Parameters
+    ----------
+    units : int
+        Number of output units (> 0).
+    activation : str or None, default=None
+        One of "linear" (None), "sigmoid", "tanh", "relu", "leaky_relu", "softmax".
+    use_bias : bool, default=True
+    kernel_initializer : str or Initializer, default="glorot_uniform"
+    bias_initializer : str or Initializer, default="zeros"
+    kernel_regularizer : None, "l2" or regularizers.L2, default=None
+    input_dim : int, optional
+        Number of input features; needed on the first layer unless ``fit`` infers it.
+
+    Examples
+    --------
+    >>> Dense(64, activation="relu", input_dim=784).units
+    64
+    """
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, input_dim=None):
+        self.units = positive_int("Dense", "units", units)
+        name = "linear" if activation is None else activation
+        self.activation_code = choice("Dense", "activation", name, ACTIVATIONS)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.l2 = regularizers.strength(kernel_regularizer)
+        self.input_dim = None if input_dim is None else positive_int("Dense", "input_dim", input_dim)
+
+    @property
+    def activation(self):
+        """The activation's name."""
+        return ACTIVATION_NAMES[self.activation_code]
+
+    def get_config(self):
+        """JSON-serializable constructor arguments."""
+        return {
+            "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": {"l2": self.l2} if self.l2 else None,
+            "input_dim": self.input_dim,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["kernel_initializer"] = initializers.deserialize(config["kernel_initializer"])
+        config["bias_initializer"] = initializers.deserialize(config["bias_initializer"])
+        if config["kernel_regularizer"] is not None:
+            config["kernel_regularizer"] = regularizers.L2(**config["kernel_regularizer"])
+        return cls(**config)
+
+    def __repr__(self):
+        return f"Dense({self.units}, activation={self.activation!r})"

@@ -1,0 +1,524 @@
+"""``Sequential``: the Keras-shaped model that lays a network out as flat arrays and
+drives the fused kernels (one compiled call per epoch, or per progress-bar chunk)."""
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from . import losses as _losses
+from . import optimizers as _optimizers
+from ._validation import choice, non_negative_float, numeric_array, positive_int
+from .callbacks import Callback, History, TerminateOnNaN
+from .kernels import codes
+from .kernels import network as kernels
+from .layers import Dense
+from .progress import EpochProgress
+from .registries import LOSSES, METRICS, accuracy_code
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+# Workspace rows for predict/evaluate: big enough to amortize the per-layer BLAS call,
+# small enough that the activations of a wide network stay within ~64 MB.
+_MAX_CHUNK_ROWS = 4096
+_MAX_CHUNK_VALUES = 1 << 24
+# Progress-bar updates per epoch: the fused kernel runs between updates.
+_PROGRESS_UPDATES = 40
+
+
+def _blas_threads(batch_size):
+    """BLAS threads that pay off, measured on 2 cores with the seed network:
+    below ~128 rows a second thread costs more in hand-offs than it gives."""
+    return 1 if batch_size < 128 else None
+
+
+class Sequential:
+    """A stack of Dense layers trained by fused, compiled kernels.
+
+    Parameters
+    ----------
+    layers : list of Dense, optional
+    dtype : {"float32", "float64"}, default="float32"
+        The one dtype of weights, optimizer state and computation.
+    seed : int, optional
+        Seeds the model's NumPy Generator (initial weights and shuffling): two runs
+        with the same seed and thread count are bitwise identical.
+
+    Examples
+    --------
+    >>> from fastnn import Sequential, Dense
+    >>> model = Sequential([Dense(4, activation="sigmoid", input_dim=3),
+    ...                     Dense(1, activation="sigmoid")], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> model.predict([[0.0, 1.0, 1.0]]).shape
+    (1, 1)
+    """
+
+    def __init__(self, layers=None, dtype="float32", seed=None):
+        self.dtype = np.dtype(choice("Sequential", "dtype", str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype, DTYPES))
+        if seed is not None:
+            positive_int("Sequential", "seed", seed, allow_zero=True)
+        self.seed = seed
+        self.layers = []
+        self.params = None
+        self.optimizer = None
+        self.loss = None
+        self.metrics = []
+        self.device = "cpu"
+        self.stop_training = False
+        self.history = None
+        self.epochs_completed = 0
+        self._rng = np.random.default_rng(seed)
+        self._state = None
+        self._workspaces = {}
+        self._resume_epoch = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ----------------------------------------------------------------- structure
+    def add(self, layer):
+        """Append a layer (before the model is built)."""
+        if not isinstance(layer, Dense):
+            raise TypeError(f"Sequential.add: expected a fastnn Dense layer, got "
+                            f"{type(layer).__name__}.")
+        if self.built:
+            raise ValueError("Sequential.add: the model is already built (its weights exist); "
+                             "create a new Sequential to change the architecture.")
+        if self.layers and layer.input_dim is not None and layer.input_dim != self.layers[-1].units:
+            raise ValueError(f"Sequential.add: layer input_dim={layer.input_dim} does not match "
+                             f"the previous layer's {self.layers[-1].units} units.")
+        self.layers.append(layer)
+
+    @property
+    def built(self):
+        return self.params is not None
+
+    def build(self, input_dim=None):
+        """Lay out and initialize the weights for ``input_dim`` input features."""
+        if not self.layers:
+            raise ValueError("Sequential.build: the model has no layers; add Dense layers first.")
+        input_dim = input_dim if input_dim is not None else self.layers[0].input_dim
+        if input_dim is None:
+            raise ValueError("Sequential.build: the input size is unknown; pass input_dim to "
+                             "the first Dense layer or call fit/build with data.")
+        sizes = np.array([positive_int("Sequential.build", "input_dim", input_dim)]
+                         + [layer.units for layer in self.layers], dtype=np.int64)
+        has_bias = np.array([layer.use_bias for layer in self.layers], dtype=np.bool_)
+        activations = np.array([layer.activation_code for layer in self.layers], dtype=np.int64)
+        l2 = np.array([layer.l2 for layer in self.layers], dtype=np.float64)
+        self._net = (sizes, activations, has_bias, l2)
+        self._slices = self._layout(sizes, has_bias)
+        self.params = np.zeros(self._slices[-1][-1].stop, dtype=self.dtype)
+        for layer, (w, b) in zip(self.layers, self._views(self.params)):
+            # Draw in Keras's (n_in, n_out) orientation, store transposed (units, inputs).
+            w[...] = layer.kernel_initializer((w.shape[1], w.shape[0]), self._rng).T
+            if b is not None:
+                b[...] = layer.bias_initializer((b.shape[0],), self._rng)
+        if self.optimizer is not None:
+            self._state = np.zeros((2, self.params.size), dtype=self.dtype)
+
+    @staticmethod
+    def _layout(sizes, has_bias):
+        """[(weight slice, bias slice or None)] of each layer in the flat buffer."""
+        slices, offset = [], 0
+        for layer in range(len(sizes) - 1):
+            n_w = int(sizes[layer] * sizes[layer + 1])
+            w = slice(offset, offset + n_w)
+            offset += n_w
+            b = None
+            if has_bias[layer]:
+                b = slice(offset, offset + int(sizes[layer + 1]))
+                offset += int(sizes[layer + 1])
+            slices.append((w, b if b is not None else slice(offset, offset)))
+        return slices
+
+    def _views(self, buffer):
+        """[(W (units, inputs), b or None)] views into a flat buffer."""
+        sizes, _, has_bias, _ = self._net
+        return [(buffer[w].reshape(int(sizes[l + 1]), int(sizes[l])),
+                 buffer[b] if has_bias[l] else None)
+                for l, (w, b) in enumerate(self._slices)]
+
+    @property
+    def input_dim(self):
+        return int(self._net[0][0]) if self.built else (self.layers[0].input_dim if self.layers else None)
+
+    def count_params(self):
+        """Number of weights and biases."""
+        self._require_built("count_params")
+        return int(self.params.size)
+
+    def _require_built(self, where):
+        if not self.built:
+            self.build()
+
+    # ------------------------------------------------------------------ weights
+    def get_weights(self):
+        """Copies ``[W1, b1, W2, b2, ...]``, W in Keras's (n_in, n_out) orientation.
+
+        Layers with ``use_bias=False`` contribute only their W.
+        """
+        self._require_built("get_weights")
+        weights = []
+        for w, b in self._views(self.params):
+            weights.append(w.T.copy())
+            if b is not None:
+                weights.append(b.copy())
+        return weights
+
+    def set_weights(self, weights):
+        """Replace all weights from a list shaped like ``get_weights()``.
+
+        Every array is checked (count, shapes, finiteness) before anything changes.
+        """
+        self._require_built("set_weights")
+        expected = [a.shape for a in self.get_weights()]
+        weights = list(weights)
+        if len(weights) != len(expected):
+            raise ValueError(f"set_weights: expected {len(expected)} arrays "
+                             f"([W1, b1, W2, b2, ...]), got {len(weights)}.")
+        arrays = []
+        for i, (array, shape) in enumerate(zip(weights, expected)):
+            array = numeric_array("set_weights", f"weights[{i}]", array, self.dtype)
+            if array.shape != shape:
+                raise ValueError(f"set_weights: weights[{i}] has shape {array.shape}, "
+                                 f"expected {shape}.")
+            arrays.append(array)
+        it = iter(arrays)
+        for w, b in self._views(self.params):
+            w[...] = next(it).T
+            if b is not None:
+                b[...] = next(it)
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, device="cpu"):
+        """Configure training.
+
+        Parameters
+        ----------
+        optimizer : str or Optimizer, default="rmsprop"
+            "sgd", "adam", "rmsprop" (Keras defaults) or an instance.
+        loss : str
+            "mse", "sse", "binary_crossentropy", "categorical_crossentropy",
+            "sparse_categorical_crossentropy".
+        metrics : list of str, optional
+            "accuracy" (sparse/categorical/binary picked from the loss), "mse", "mae".
+        device : {"cpu", "cuda"}, default="cpu"
+            "cuda" runs the cuda.jit kernels with every buffer resident on the GPU.
+        """
+        optimizer = _optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile: loss is required. Expected one of: "
+                             + ", ".join(repr(k) for k in LOSSES) + ".")
+        loss_code = choice("compile", "loss", loss, LOSSES)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        metric_names = [choice("compile", "metric", m, METRICS) for m in metrics]
+        device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
+        if device == "cuda":
+            from ._cuda import require_cuda
+            require_cuda("compile(device='cuda')")
+        self.optimizer, self.loss, self._loss_code = optimizer, loss.lower(), loss_code
+        self.metrics, self.device = metric_names, device
+        if self.built:
+            self._state = np.zeros((2, self.params.size), dtype=self.dtype)
+
+    def _codes(self):
+        """(loss, accuracy, errors) codes the kernels take."""
+        accuracy = (accuracy_code(self._loss_code, int(self._net[0][-1]))
+                    if "accuracy" in self.metrics else codes.NO_ACCURACY)
+        errors = "mse" in self.metrics or "mae" in self.metrics
+        return (self._loss_code, accuracy, errors)
+
+    # --------------------------------------------------------------------- data
+    def _inputs(self, where, x):
+        x = numeric_array(where, "x", x, self.dtype)
+        if x.ndim == 1:
+            raise ValueError(f"{where}: x must be 2-D (samples, features), got shape {x.shape}; "
+                             "use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample.")
+        if x.ndim > 2:
+            x = x.reshape(x.shape[0], -1)
+        if not self.built:
+            if self.layers and self.layers[0].input_dim not in (None, x.shape[1]):
+                pass  # reported below once built
+            self.build(self.layers[0].input_dim or x.shape[1] if self.layers else x.shape[1])
+        if x.shape[1] != self.input_dim:
+            raise ValueError(f"{where}: x has {x.shape[1]} features, but the model's first layer "
+                             f"expects {self.input_dim}.")
+        return x
+
+    def _targets(self, where, y, n):
+        """(y dense (n, units) or empty, labels (n,) int64 or empty) for the loss."""
+        return _losses.prepare_targets(where, y, n, self._loss_code, int(self._net[0][-1]),
+                                       self.dtype)
+
+    def _weights(self, where, n, y, labels, sample_weight, class_weight):
+        weights = np.ones(n, dtype=self.dtype)
+        if sample_weight is not None:
+            sample_weight = numeric_array(where, "sample_weight", sample_weight, self.dtype)
+            if sample_weight.shape != (n,):
+                raise ValueError(f"{where}: sample_weight must have shape ({n},), got "
+                                 f"{sample_weight.shape}.")
+            if (sample_weight < 0).any():
+                raise ValueError(f"{where}: sample_weight must be >= 0.")
+            weights *= sample_weight
+        if class_weight is not None:
+            weights *= _losses.class_weights(where, class_weight, y, labels, self._loss_code)
+        return weights
+
+    def _data(self, where, x, y, sample_weight=None, class_weight=None):
+        x = self._inputs(where, x)
+        y_dense, labels = self._targets(where, y, x.shape[0])
+        weights = self._weights(where, x.shape[0], y_dense, labels, sample_weight, class_weight)
+        return (x, y_dense, labels, weights)
+
+    def _workspace(self, capacity):
+        """(acts, deltas) for ``capacity`` rows, allocated once per capacity."""
+        if capacity not in self._workspaces:
+            total = capacity * int(self._net[0].sum())
+            self._workspaces = {capacity: (np.empty(total, self.dtype), np.empty(total, self.dtype))}
+        return self._workspaces[capacity]
+
+    def _chunk_rows(self, n, batch_size=None):
+        rows = batch_size or _MAX_CHUNK_ROWS
+        return max(1, min(n, rows, _MAX_CHUNK_VALUES // int(self._net[0].sum())))
+
+    # ---------------------------------------------------------------------- fit
+    def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0):
+        """Train for ``epochs`` epochs; one compiled kernel call runs each epoch.
+
+        Parameters
+        ----------
+        x : array-like (n, features)
+        y : array-like
+            Integer labels (n,) or (n, 1) for sparse_categorical_crossentropy; one-hot
+            (n, classes) for categorical_crossentropy; (n, units) or (n,) otherwise.
+        batch_size : int, default=32
+            The last, partial batch is trained on too.
+        epochs : int, default=1
+            Index of the last epoch (Keras's meaning, with ``initial_epoch``).
+        verbose : {0, 1, 2}, default=1
+            0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        callbacks : list of Callback, optional
+        validation_split : float, default=0.0
+            Fraction of the samples, taken from the end before shuffling, held out.
+        validation_data : tuple (x_val, y_val), optional
+        shuffle : bool, default=True
+            Reorder samples every epoch with the model's Generator.
+        class_weight : dict {class: weight}, optional
+        sample_weight : array-like (n,), optional
+        initial_epoch : int, default=0
+
+        Returns
+        -------
+        History
+            ``history.history["loss"]`` etc., one value per epoch.
+
+        Raises
+        ------
+        FloatingPointError
+            When the loss or weights become non-finite; the weights and optimizer state
+            are restored to the start of the failing epoch first.
+        """
+        where = "fit"
+        if self.optimizer is None:
+            raise RuntimeError("fit: the model must be compiled before training; call "
+                               "model.compile(optimizer=..., loss=...) first.")
+        batch_size = positive_int(where, "batch_size", batch_size)
+        epochs = positive_int(where, "epochs", epochs, allow_zero=True)
+        initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
+        validation_split = non_negative_float(where, "validation_split", validation_split, upper=1.0)
+        if verbose not in (0, 1, 2, "auto"):
+            raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
+        verbose = 1 if verbose == "auto" else verbose
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"fit: callbacks must be fastnn.callbacks.Callback instances, "
+                                f"got {type(callback).__name__}.")
+        data = self._data(where, x, y, sample_weight, class_weight)
+        n = data[0].shape[0]
+        if validation_data is None and validation_split > 0:
+            split = n - int(n * validation_split)
+            if split <= 0 or split >= n:
+                raise ValueError(f"fit: validation_split={validation_split} leaves "
+                                 f"{split} training and {n - split} validation samples of {n}.")
+            validation = tuple(a[split:] if a.shape[0] else a for a in data)
+            data = tuple(a[:split] if a.shape[0] else a for a in data)
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or "
+                                 "(x_val, y_val, sample_weight_val).")
+            validation = self._data("fit (validation_data)", *validation_data[:2],
+                                    *validation_data[2:])
+        else:
+            validation = None
+
+        history = History()
+        callbacks = [history] + callbacks
+        for callback in callbacks:
+            callback.set_model(self)
+        self.stop_training = False
+        self._resume_epoch = None
+        for callback in callbacks:
+            callback.on_train_begin()
+        if self._resume_epoch is not None:
+            initial_epoch = max(initial_epoch, self._resume_epoch)
+        self.history = history
+        terminate_on_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks)
+        with threadpool_limits(limits=_blas_threads(batch_size), user_api="blas"):
+            for epoch in range(initial_epoch, epochs):
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch)
+                logs = self._train_one_epoch(data, batch_size, shuffle, epoch, epochs, verbose,
+                                             terminate_on_nan)
+                if validation is not None:
+                    val = self._evaluate_data(validation, None)
+                    logs.update({"val_" + k: v for k, v in val.items()})
+                self.epochs_completed = epoch + 1
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                if verbose == 2 or (verbose == 1 and validation is not None):
+                    print(f"Epoch {epoch + 1}/{epochs} - " + self._format(logs))
+                if self.stop_training:
+                    break
+        for callback in callbacks:
+            callback.on_train_end()
+        return history
+
+    def _train_one_epoch(self, data, batch_size, shuffle, epoch, epochs, verbose,
+                         terminate_on_nan):
+        n = data[0].shape[0]
+        order = self._rng.permutation(n) if shuffle else np.arange(n)
+        n_batches = -(-n // batch_size)
+        rates = self.optimizer.rates(n_batches, self.dtype)
+        hyper = self.optimizer.hyper(self.dtype)
+        saved_params, saved_state = self.params.copy(), self._state.copy()
+        acts, deltas = self._workspace(batch_size)
+        buffers = (self.params, np.zeros_like(self.params) if not hasattr(self, "_grads")
+                   or self._grads.size != self.params.size else self._grads,
+                   self._state, acts, deltas)
+        self._grads = buffers[1]
+        totals = np.zeros(codes.N_TOTALS)
+        per_call = n_batches if verbose != 1 else max(1, -(-n_batches // _PROGRESS_UPDATES))
+        progress = EpochProgress(epoch, epochs, n, enabled=verbose == 1)
+        start_time = time.perf_counter()
+        for first in range(0, n_batches, per_call):
+            last = min(first + per_call, n_batches)
+            chunk = order[first * batch_size:min(last * batch_size, n)]
+            kernels.train_epoch(totals, self._net, buffers, data, chunk, batch_size,
+                                self._codes(), (self.optimizer.code, hyper, rates[first:last]))
+            if totals[codes.T_DIVERGED]:
+                break
+            progress.update(chunk.shape[0], self._epoch_logs(totals))
+        done = int(totals[codes.T_BATCHES])
+        diverged = totals[codes.T_DIVERGED] or not np.isfinite(self.params).all()
+        if diverged:
+            self.params[...] = saved_params
+            self._state[...] = saved_state
+            progress.close()
+            if not terminate_on_nan:
+                raise FloatingPointError(
+                    f"fit: the loss became non-finite in epoch {epoch + 1} (after {done} of "
+                    f"{n_batches} batches); the weights and optimizer state were restored to "
+                    "the start of that epoch. Try a lower learning rate, scaling the inputs, "
+                    "or clipping the targets.")
+            self.stop_training = True
+            return {"loss": float("nan")}
+        self.optimizer.iterations += done
+        logs = self._epoch_logs(totals)
+        progress.close(logs, time.perf_counter() - start_time)
+        return logs
+
+    def _epoch_logs(self, totals):
+        count = max(totals[codes.T_COUNT], 1.0)
+        weight = totals[codes.T_WEIGHT] if totals[codes.T_WEIGHT] > 0 else 1.0
+        logs = {"loss": float(totals[codes.T_LOSS] / count)}
+        for name in self.metrics:
+            slot = {"accuracy": codes.T_CORRECT, "mse": codes.T_SQUARED,
+                    "mae": codes.T_ABSOLUTE}[name]
+            logs[name] = float(totals[slot] / weight)
+        return logs
+
+    @staticmethod
+    def _format(logs):
+        return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+    # ---------------------------------------------------------- evaluate/predict
+    def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None):
+        """Loss (regularization included) and metrics on (x, y).
+
+        Returns
+        -------
+        dict
+            {"loss": float, "<metric>": float, ...}
+        """
+        if self.optimizer is None:
+            raise RuntimeError("evaluate: the model must be compiled first (it needs the loss).")
+        if batch_size is not None:
+            positive_int("evaluate", "batch_size", batch_size)
+        data = self._data("evaluate", x, y, sample_weight)
+        logs = self._evaluate_data(data, batch_size)
+        if verbose:
+            print(self._format(logs))
+        return logs
+
+    def _evaluate_data(self, data, batch_size):
+        capacity = self._chunk_rows(data[0].shape[0], batch_size)
+        acts, _ = self._workspace(capacity)
+        totals = np.zeros(codes.N_TOTALS)
+        kernels.evaluate(totals, self._net, self.params, acts, data, self._codes(), capacity)
+        logs = self._epoch_logs(totals)
+        logs["loss"] += self._penalty()
+        return logs
+
+    def _penalty(self):
+        l2 = self._net[3]
+        return float(sum(l2[i] * np.sum(np.square(w, dtype=np.float64))
+                         for i, (w, _) in enumerate(self._views(self.params)) if l2[i]))
+
+    def predict(self, x, batch_size=None, verbose=0):
+        """Network outputs for x (n, features) -> (n, units of the last layer)."""
+        if batch_size is not None:
+            positive_int("predict", "batch_size", batch_size)
+        x = self._inputs("predict", x)
+        out = np.empty((x.shape[0], int(self._net[0][-1])), dtype=self.dtype)
+        capacity = self._chunk_rows(x.shape[0], batch_size)
+        acts = np.empty(capacity * int(self._net[0].sum()), self.dtype)
+        kernels.predict(out, self._net, self.params, acts, x, capacity)
+        return out
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, print_fn=print):
+        """Print (and return) a table of layers, output shapes and parameter counts."""
+        self._require_built("summary")
+        sizes, _, has_bias, _ = self._net
+        rows = [("Layer (type)", "Output Shape", "Activation", "Param #")]
+        for i, layer in enumerate(self.layers):
+            count = int(sizes[i] * sizes[i + 1] + (sizes[i + 1] if has_bias[i] else 0))
+            rows.append((f"dense_{i} (Dense)", f"(None, {layer.units})", layer.activation,
+                         f"{count:,}"))
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(4)]
+        line = "-" * sum(widths)
+        text = [f'Model: "sequential" (dtype {self.dtype.name}, input_dim {int(sizes[0])})',
+                line, "".join(c.ljust(w) for c, w in zip(rows[0], widths)), "=" * sum(widths)]
+        text += ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows[1:]]
+        text += ["=" * sum(widths), f"Total params: {self.params.size:,}", line]
+        result = "\n".join(text)
+        print_fn(result)
+        return result
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path):
+        """Write the whole model (architecture, compile config, weights, optimizer
+        state, RNG, epoch counter) to one .npz file, atomically. See ``fastnn.saving``."""
+        from .saving import save_model
+        save_model(self, path)
+
+    def _restore_training_state(self, path):
+        """Adopt weights, optimizer state, RNG and epoch counter saved in ``path``."""
+        from .saving import restore_into
+        restore_into(self, path)
+        self._resume_epoch = self.epochs_completed

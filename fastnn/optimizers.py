@@ -1,0 +1,207 @@
+"""Optimizers: configuration and per-epoch step sizes; the update runs in the kernels.
+
+All three follow Keras 3's update rules, which equal PyTorch's for a constant
+learning rate, so the same weights and batches give the same trajectory.
+"""
+import numbers
+
+import numpy as np
+
+from . import schedules
+from ._validation import choice, non_negative_float
+from .kernels import codes
+from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM, H_RHO,
+                                 H_WEIGHT_DECAY, N_HYPER)
+
+
+class Optimizer:
+    """Base class. ``learning_rate`` is a float or a ``fastnn.schedules`` schedule.
+
+    ``iterations`` counts the updates applied so far (saved with the model).
+    """
+
+    code = None
+
+    def __init__(self, learning_rate, weight_decay=0.0):
+        where = type(self).__name__
+        if isinstance(learning_rate, schedules.LearningRateSchedule):
+            self.learning_rate = learning_rate
+        elif isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+            self.learning_rate = non_negative_float(where, "learning_rate", learning_rate)
+        else:
+            raise TypeError(f"{where}: learning_rate must be a float or a fastnn.schedules "
+                            f"schedule, got {type(learning_rate).__name__} {learning_rate!r}.")
+        self.weight_decay = non_negative_float(where, "weight_decay", weight_decay)
+        self.iterations = 0
+
+    def learning_rates(self, first_step, count):
+        """float64 learning rates of steps first_step .. first_step+count-1."""
+        steps = np.arange(first_step, first_step + count, dtype=np.float64)
+        if isinstance(self.learning_rate, schedules.LearningRateSchedule):
+            return np.asarray(self.learning_rate.rates(steps), dtype=np.float64)
+        return np.full(count, self.learning_rate)
+
+    def rates(self, count, dtype):
+        """(count, 2) [lr, step_size] for the next ``count`` updates, model dtype."""
+        lr = self.learning_rates(self.iterations, count)
+        return np.ascontiguousarray(np.stack([lr, self._step_sizes(lr)], axis=1), dtype=dtype)
+
+    def _step_sizes(self, lr):
+        return lr
+
+    def hyper(self, dtype):
+        """The (N_HYPER,) scalar array the update kernel reads."""
+        values = np.zeros(N_HYPER, dtype=dtype)
+        values[H_WEIGHT_DECAY] = self.weight_decay
+        return values
+
+    def current_learning_rate(self):
+        return float(self.learning_rates(self.iterations, 1)[0])
+
+    def get_config(self):
+        config = {k: v for k, v in vars(self).items() if k != "iterations"}
+        if isinstance(self.learning_rate, schedules.LearningRateSchedule):
+            config["learning_rate"] = schedules.serialize(self.learning_rate)
+        return config
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default=0.01
+    momentum : float, default=0.0
+        In [0, 1).
+    nesterov : bool, default=False
+    weight_decay : float, default=0.0
+        Decoupled, as Keras 3: ``w -= learning_rate * weight_decay * w`` before the step.
+
+    Notes
+    -----
+    Keras 3's rule (identical to PyTorch's for a constant learning rate)::
+
+        velocity = momentum * velocity - learning_rate * g
+        w = w + velocity                                   # nesterov=False
+        w = w + momentum * velocity - learning_rate * g    # nesterov=True
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.momentum = non_negative_float("SGD", "momentum", momentum, upper=1.0)
+        self.nesterov = bool(nesterov)
+
+    @property
+    def code(self):
+        return codes.SGD_NESTEROV if self.nesterov else codes.SGD
+
+    def hyper(self, dtype):
+        values = super().hyper(dtype)
+        values[H_MOMENTUM] = self.momentum
+        return values
+
+
+class Adam(Optimizer):
+    """Adam, in Keras 3's form (epsilon added outside the square root).
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default=0.001
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-7
+    weight_decay : float, default=0.0
+        Decoupled: ``w -= learning_rate * weight_decay * w`` before the step (AdamW-like).
+
+    Notes
+    -----
+    At step t = 1, 2, ...::
+
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        alpha = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        w = w - alpha * m / (sqrt(v) + epsilon)
+
+    This equals PyTorch's Adam up to where epsilon enters (PyTorch divides by
+    ``sqrt(v_hat) + eps``, i.e. an epsilon scaled by ``sqrt(1 - beta_2**t)``).
+    """
+
+    code = codes.ADAM
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.beta_1 = non_negative_float("Adam", "beta_1", beta_1, upper=1.0)
+        self.beta_2 = non_negative_float("Adam", "beta_2", beta_2, upper=1.0)
+        self.epsilon = non_negative_float("Adam", "epsilon", epsilon)
+
+    def _step_sizes(self, lr):
+        t = np.arange(self.iterations + 1, self.iterations + 1 + lr.shape[0], dtype=np.float64)
+        return lr * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+
+    def hyper(self, dtype):
+        values = super().hyper(dtype)
+        values[H_BETA_1], values[H_BETA_2], values[H_EPSILON] = (
+            self.beta_1, self.beta_2, self.epsilon)
+        return values
+
+
+class RMSprop(Optimizer):
+    """RMSprop, uncentered, in Keras 3's form.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default=0.001
+    rho : float, default=0.9
+    momentum : float, default=0.0
+    epsilon : float, default=1e-7
+    weight_decay : float, default=0.0
+
+    Notes
+    -----
+    ::
+
+        s = rho * s + (1 - rho) * g**2
+        step = learning_rate * g / sqrt(s + epsilon)
+        velocity = momentum * velocity + step; w = w - velocity   # momentum > 0
+        w = w - step                                             # momentum == 0
+    """
+
+    code = codes.RMSPROP
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+                 weight_decay=0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.rho = non_negative_float("RMSprop", "rho", rho, upper=1.0)
+        self.momentum = non_negative_float("RMSprop", "momentum", momentum, upper=1.0)
+        self.epsilon = non_negative_float("RMSprop", "epsilon", epsilon)
+
+    def hyper(self, dtype):
+        values = super().hyper(dtype)
+        values[H_RHO], values[H_MOMENTUM], values[H_EPSILON] = (
+            self.rho, self.momentum, self.epsilon)
+        return values
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+
+
+def get(identifier):
+    """An Optimizer from a name (Keras defaults) or an Optimizer instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    return choice("compile", "optimizer", identifier, OPTIMIZERS)()
+
+
+def serialize(optimizer):
+    return {"name": type(optimizer).__name__.lower(), "config": optimizer.get_config(),
+            "iterations": optimizer.iterations}
+
+
+def deserialize(spec):
+    config = dict(spec["config"])
+    if isinstance(config.get("learning_rate"), dict):
+        config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+    optimizer = OPTIMIZERS[spec["name"]](**config)
+    optimizer.iterations = int(spec["iterations"])
+    return optimizer

@@ -1,0 +1,154 @@
+"""One-file model persistence: a .npz holding JSON config and raw arrays, no pickle.
+
+Layout (format version 1):
+  config    uint8  UTF-8 JSON: architecture, dtype, seed, compile config, optimizer
+                   (iterations included), RNG state, epochs completed
+  params    model dtype (P,)      the flat weight buffer
+  state     model dtype (2, P)    optimizer slots (absent before compile)
+  checksum  uint8  SHA-256 hex digest of config, params and state bytes
+
+Writes are atomic: a temporary file in the target's directory, flushed and fsynced,
+then ``os.replace``; a crash mid-save leaves the previous file intact.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import optimizers
+
+FORMAT_VERSION = 1
+
+
+def _digest(config_bytes, params, state):
+    digest = hashlib.sha256(config_bytes)
+    digest.update(np.ascontiguousarray(params).tobytes())
+    digest.update(np.ascontiguousarray(state).tobytes())
+    return digest.hexdigest()
+
+
+def _config(model):
+    return {
+        "format_version": FORMAT_VERSION,
+        "dtype": model.dtype.name,
+        "seed": model.seed,
+        "input_dim": model.input_dim,
+        "layers": [layer.get_config() for layer in model.layers],
+        "compile": None if model.optimizer is None else {
+            "optimizer": optimizers.serialize(model.optimizer),
+            "loss": model.loss, "metrics": model.metrics, "device": model.device},
+        "rng": model._rng.bit_generator.state,
+        "epochs_completed": model.epochs_completed,
+    }
+
+
+def save_model(model, path):
+    """Write ``model`` to ``path`` atomically (see the module docstring)."""
+    model._require_built("save")
+    path = os.fspath(path)
+    config_bytes = json.dumps(_config(model)).encode()
+    state = model._state if model._state is not None else np.zeros((0, model.params.size),
+                                                                     model.dtype)
+    arrays = {
+        "config": np.frombuffer(config_bytes, dtype=np.uint8),
+        "params": model.params,
+        "state": state,
+        "checksum": np.frombuffer(_digest(config_bytes, model.params, state).encode(),
+                                  dtype=np.uint8),
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def read_model_file(path):
+    """(config dict, params, state) from a verified file; ValueError if damaged."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_model: no such file: {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"config", "params", "state", "checksum"} - set(archive.files)
+            if missing:
+                raise ValueError(f"missing entries {sorted(missing)}")
+            config_bytes = archive["config"].tobytes()
+            params, state = archive["params"], archive["state"]
+            checksum = archive["checksum"].tobytes().decode()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError,
+            UnicodeDecodeError) as error:
+        raise ValueError(f"load_model: {path!r} is not a readable fastnn model file "
+                         f"(truncated or corrupted?): {error}") from None
+    if _digest(config_bytes, params, state) != checksum:
+        raise ValueError(f"load_model: {path!r} failed its checksum: the file is corrupted.")
+    config = json.loads(config_bytes)
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"load_model: {path!r} has format version {version}; this fastnn "
+                         f"reads version {FORMAT_VERSION}.")
+    return config, params, state
+
+
+def load_model(path):
+    """Load a model saved by ``Sequential.save``, compiled and ready to continue training.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file is truncated, corrupted, or of an unknown format version.
+    """
+    from .layers import Dense
+    from .model import Sequential
+
+    config, params, state = read_model_file(path)
+    model = Sequential([Dense.from_config(c) for c in config["layers"]], dtype=config["dtype"],
+                       seed=config["seed"])
+    model.build(config["input_dim"])
+    compiled = config["compile"]
+    if compiled is not None:
+        model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
+                      loss=compiled["loss"], metrics=compiled["metrics"],
+                      device=compiled["device"])
+    _adopt(model, config, params, state)
+    return model
+
+
+def restore_into(model, path):
+    """Load training state saved from a model of the same architecture into ``model``."""
+    config, params, state = read_model_file(path)
+    if params.shape != model.params.shape or config["dtype"] != model.dtype.name:
+        raise ValueError(f"restore: {path!r} holds a different model ({params.size} "
+                         f"{config['dtype']} parameters; this model has {model.params.size} "
+                         f"{model.dtype.name}).")
+    if config["compile"] is not None and model.optimizer is not None:
+        model.optimizer.iterations = int(config["compile"]["optimizer"]["iterations"])
+    _adopt(model, config, params, state)
+
+
+def _adopt(model, config, params, state):
+    model.params[...] = params
+    if state.size and model._state is not None:
+        model._state[...] = state
+    model._rng.bit_generator.state = config["rng"]
+    model.epochs_completed = int(config["epochs_completed"])
