@@ -1,7 +1,7 @@
 """Loss values and output deltas for a mini-batch, with cheap metric sums.
 
-``output_delta`` writes d = dL/dz of the output layer's pre-activation, times
-``scale`` (sample weight / batch size: the one place the batch mean lives).
+``output_delta`` writes d = dJ/dz of the output layer's pre-activation, where J
+is the batch loss: the one place the 1/n batch mean lives.
 Softmax + (sparse) categorical cross-entropy and sigmoid + binary cross-entropy
 collapse to (y_hat - y); every other pairing goes through dL/dy_hat and then the
 output activation's derivative (the softmax Jacobian-vector product included).
@@ -60,14 +60,16 @@ def _sample_loss(p, y, labels, sample, loss):
 
 
 @kernel
-def output_delta(d, out, y, labels, weights, order, loss, activation, scale):
+def output_delta(d, out, y, labels, weights, order, loss, activation):
     """Loss of one mini-batch and its delta at the output pre-activation.
 
     d, out: (n, units), out = y_hat; row i is sample ``order[i]`` of
     y (N, units) or labels (N,) (sparse losses) and weights (N,).
-    d is overwritten with scale * w_i * dL_i/dz_i; returns sum_i w_i L_i.
+    d is overwritten with dJ/dz for J = sum_i w_i L_i / n (Keras's batch mean; sse
+    is the seeds' total E, without 1/n); returns sum_i w_i L_i.
     """
     n, units = out.shape
+    scale = 1.0 if loss == SSE else 1.0 / n
     sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
     one = out.dtype.type(1)
     eps = out.dtype.type(PROB_EPSILON)

@@ -99,12 +99,36 @@ def gather_rows(out, x, order):
 
 
 @kernel
+def loss_and_gradients(grads, net, params, acts, deltas, data, order, loss):
+    """Forward and backward pass of the mini-batch ``order`` (n <= workspace rows).
+
+    grads (P,) is overwritten with dJ/dparams, J = sum_i w_i L_i / n + L2 penalty
+    (sse: no 1/n); returns (sum_i w_i L_i + n * penalty, output view (n, units)).
+    The mini-batch's input rows are gathered into the workspace's first block.
+    """
+    x, y, labels, weights = data
+    sizes, activations, _, _ = net
+    n_layers = activations.shape[0]
+    rows = order.shape[0]
+    capacity = acts.shape[0] // sizes.sum()
+    xb = layer_rows(acts, sizes, 0, rows, capacity)
+    gather_rows(xb, x, order)
+    out = forward(acts, params, net, xb, capacity)
+    d_out = layer_rows(deltas, sizes, n_layers, rows, capacity)
+    total = output_delta(d_out, out, y, labels, weights, order, loss,
+                         activations[n_layers - 1])
+    penalty = backward(grads, deltas, params, acts, net, rows, capacity)
+    return total + penalty * rows, out
+
+
+@kernel
 def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer):
     """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
 
-    totals (N_TOTALS,) float64, accumulated; net/buffers: see module docstring;
-    data = (x (N, inputs), y (N, units) or empty, labels (N,) int64 or empty,
-    weights (N,)); codes = (loss, accuracy, errors flag);
+    totals (N_TOTALS,) float64, accumulated; net/buffers: see module docstring
+    (workspace capacity >= batch_size rows); data = (x (N, inputs),
+    y (N, units) or empty, labels (N,) int64 or empty, weights (N,));
+    codes = (loss, accuracy, errors flag);
     optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
     Stops early, setting totals[T_DIVERGED], when a batch loss is not finite.
     """
@@ -112,22 +136,12 @@ def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer)
     x, y, labels, weights = data
     loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
-    sizes, activations, _, _ = net
-    n_layers = activations.shape[0]
-    capacity = batch_size
     n = order.shape[0]
     for batch, start in enumerate(range(0, n, batch_size)):
         rows_order = order[start:min(start + batch_size, n)]
-        rows = rows_order.shape[0]
-        xb = layer_rows(acts, sizes, 0, rows, capacity)
-        gather_rows(xb, x, rows_order)
-        out = forward(acts, params, net, xb, capacity)
-        d_out = layer_rows(deltas, sizes, n_layers, rows, capacity)
-        batch_total = output_delta(d_out, out, y, labels, weights, rows_order, loss,
-                                   activations[n_layers - 1], 1.0 / rows)
-        penalty = backward(grads, deltas, params, acts, net, rows, capacity)
+        batch_total, out = loss_and_gradients(grads, net, params, acts, deltas, data,
+                                              rows_order, loss)
         accumulate_metrics(totals, out, y, labels, weights, rows_order, accuracy, errors)
-        batch_total += penalty * rows
         totals[T_LOSS] += batch_total
         if not math.isfinite(batch_total):
             totals[T_DIVERGED] = 1.0

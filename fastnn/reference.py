@@ -1,0 +1,208 @@
+"""The plain NumPy version of fastnn's math: "deep learning with NumPy", readable.
+
+Weights are in Keras's (n_in, n_out) orientation (``l1 = f(l0 @ W0 + b0)``, as the
+seeds write it). Tests check the compiled kernels against these functions and the
+benchmarks report the kernels' speed as a ratio to ``ReferenceMLP.train_epoch``.
+"""
+import numpy as np
+
+EPSILON = 1e-7          # Keras's probability clip inside cross-entropy logs
+LEAKY_SLOPE = 0.2       # Keras 3 activations.leaky_relu default
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)), computed without overflow for either sign."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softmax(z):
+    """Row-wise softmax, max-shifted."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def activate(z, name):
+    """f(z) for an activation name."""
+    if name == "linear":
+        return z
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "leaky_relu":
+        return np.where(z < 0, LEAKY_SLOPE * z, z)
+    if name == "softmax":
+        return softmax(z)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_backward(d, a, name):
+    """dL/dz from dL/da and the saved output a = f(z)."""
+    if name == "linear":
+        return d
+    if name == "sigmoid":
+        return d * a * (1 - a)
+    if name == "tanh":
+        return d * (1 - a * a)
+    if name == "relu":
+        return d * (a > 0)
+    if name == "leaky_relu":
+        return np.where(a < 0, LEAKY_SLOPE * d, d)
+    if name == "softmax":
+        return a * (d - (d * a).sum(axis=1, keepdims=True))
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def forward(weights, biases, activations, x):
+    """[x, a1, ..., aL]: every layer's output. biases[l] may be None."""
+    outputs = [x]
+    for w, b, name in zip(weights, biases, activations):
+        z = outputs[-1] @ w
+        if b is not None:
+            z = z + b
+        outputs.append(activate(z, name))
+    return outputs
+
+
+def sample_losses(out, y, loss):
+    """Per-sample loss L_i (Keras's conventions; sse is the seeds' E = 1/2 sum (y - y_hat)^2)."""
+    if loss == "mse":
+        return ((out - y) ** 2).mean(axis=1)
+    if loss == "sse":
+        return 0.5 * ((out - y) ** 2).sum(axis=1)
+    q = np.clip(out, EPSILON, 1 - EPSILON)
+    if loss == "binary_crossentropy":
+        return -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
+    if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        return -(y * np.log(q)).sum(axis=1)
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def output_delta(out, y, loss, activation, sample_weight=None):
+    """dJ/dz of the output layer for J = sum_i w_i L_i / n (sse: no 1/n, as E)."""
+    n, units = out.shape
+    w = np.ones(n) if sample_weight is None else sample_weight
+    scale = (w / n)[:, None] if loss != "sse" else w[:, None]
+    if (activation == "softmax" and loss.endswith("categorical_crossentropy")) or (
+            activation == "sigmoid" and loss == "binary_crossentropy"):
+        per_output = 1 / units if loss == "binary_crossentropy" else 1
+        return scale * per_output * (out - y)
+    q = np.clip(out, EPSILON, 1 - EPSILON)
+    if loss == "mse":
+        grad = 2 * (out - y) / units
+    elif loss == "sse":
+        grad = out - y
+    elif loss == "binary_crossentropy":
+        grad = (q - y) / (q * (1 - q)) / units
+    else:
+        grad = -y / q
+    return activation_backward(scale * grad, out, activation)
+
+
+def backward(weights, outputs, delta, activations):
+    """Gradients ([dW_l], [db_l]) from the output-layer delta dJ/dz_L."""
+    grads_w, grads_b = [None] * len(weights), [None] * len(weights)
+    for layer in range(len(weights) - 1, -1, -1):
+        grads_w[layer] = outputs[layer].T @ delta
+        grads_b[layer] = delta.sum(axis=0)
+        if layer > 0:
+            delta = activation_backward(delta @ weights[layer].T, outputs[layer],
+                                        activations[layer - 1])
+    return grads_w, grads_b
+
+
+def sgd_step(params, grads, velocities, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    """Keras 3 SGD on lists of arrays, in place."""
+    for p, g, v in zip(params, grads, velocities):
+        p -= lr * weight_decay * p
+        if momentum == 0:
+            p -= lr * g
+            continue
+        v[...] = momentum * v - lr * g
+        p += momentum * v - lr * g if nesterov else v
+
+
+def adam_step(params, grads, ms, vs, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+              weight_decay=0.0):
+    """Keras 3 Adam at step t (1-based), in place."""
+    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    for p, g, m, v in zip(params, grads, ms, vs):
+        p -= lr * weight_decay * p
+        m[...] = beta_1 * m + (1 - beta_1) * g
+        v[...] = beta_2 * v + (1 - beta_2) * g * g
+        p -= alpha * m / (np.sqrt(v) + epsilon)
+
+
+def rmsprop_step(params, grads, mean_squares, velocities, lr, rho=0.9, momentum=0.0,
+                 epsilon=1e-7, weight_decay=0.0):
+    """Keras 3 RMSprop (uncentered), in place."""
+    for p, g, s, v in zip(params, grads, mean_squares, velocities):
+        p -= lr * weight_decay * p
+        s[...] = rho * s + (1 - rho) * g * g
+        step = lr * g / np.sqrt(s + epsilon)
+        if momentum == 0:
+            p -= step
+        else:
+            v[...] = momentum * v + step
+            p -= v
+
+
+class ReferenceMLP:
+    """A whole training loop in NumPy, one Python iteration per mini-batch.
+
+    Parameters
+    ----------
+    weights : list of (n_in, n_out) arrays
+    biases : list of (n_out,) arrays or None
+    activations : list of str
+    loss : str
+    optimizer : {"sgd", "adam", "rmsprop"}
+    **hyper
+        learning_rate and the optimizer's own parameters (Keras names).
+    """
+
+    def __init__(self, weights, biases, activations, loss, optimizer="sgd", **hyper):
+        self.weights = [np.array(w) for w in weights]
+        self.biases = [None if b is None else np.array(b) for b in biases]
+        self.activations, self.loss, self.optimizer = list(activations), loss, optimizer
+        self.hyper = dict(hyper)
+        self.lr = self.hyper.pop("learning_rate", 0.01 if optimizer == "sgd" else 0.001)
+        self.t = 0
+        self.slots = [[np.zeros_like(p) for p in self.parameters()] for _ in range(2)]
+
+    def parameters(self):
+        return self.weights + [b for b in self.biases if b is not None]
+
+    def predict(self, x):
+        return forward(self.weights, self.biases, self.activations, x)[-1]
+
+    def train_step(self, x, y, sample_weight=None):
+        """One update on a mini-batch; returns sum_i w_i L_i."""
+        outputs = forward(self.weights, self.biases, self.activations, x)
+        w = np.ones(len(x)) if sample_weight is None else sample_weight
+        total = float((w * sample_losses(outputs[-1], y, self.loss)).sum())
+        delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight)
+        grads_w, grads_b = backward(self.weights, outputs, delta, self.activations)
+        grads = grads_w + [g for g, b in zip(grads_b, self.biases) if b is not None]
+        self.t += 1
+        if self.optimizer == "sgd":
+            sgd_step(self.parameters(), grads, self.slots[0], self.lr, **self.hyper)
+        elif self.optimizer == "adam":
+            adam_step(self.parameters(), grads, self.slots[0], self.slots[1], self.t, self.lr,
+                      **self.hyper)
+        else:
+            rmsprop_step(self.parameters(), grads, self.slots[0], self.slots[1], self.lr,
+                         **self.hyper)
+        return total
+
+    def train_epoch(self, x, y, order, batch_size, sample_weight=None):
+        """Mini-batches in ``order`` (last one partial); returns the mean sample loss."""
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            total += self.train_step(x[rows], y[rows],
+                                     None if sample_weight is None else sample_weight[rows])
+        return total / len(order)

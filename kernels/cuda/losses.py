@@ -1,0 +1,225 @@
+"""Output deltas, per-row losses and metrics on the device, and their reduction.
+
+``output_rows`` is ``output_delta`` and ``accumulate_metrics`` of kernels/losses.py
+fused, one thread per batch row: it writes the row's delta (unless ``d`` is empty,
+as in evaluation) and the row's weighted loss and metric terms into ``stats``
+(N_STATS, capacity) float64. ``reduce_rows`` then sums those columns in one block and
+adds them to the epoch's ``totals`` on the device, so no batch ever waits for the host.
+"""
+import math
+
+from ._backend import cuda
+
+from ..codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
+                     CATEGORICAL_CROSSENTROPY, LEAKY_RELU_SLOPE, MSE, PROB_EPSILON, SIGMOID,
+                     SOFTMAX, SPARSE_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, SSE,
+                     T_ABSOLUTE, T_BATCHES, T_CORRECT, T_COUNT, T_DIVERGED, T_LOSS,
+                     T_SQUARED, T_WEIGHT)
+from .activations import derivative, softmax_backward_row
+from .launch import REDUCE_THREADS, line_grid, reduce_grid
+
+# Rows of the per-row ``stats`` scratch (float64, (N_STATS, capacity)).
+S_LOSS = 0      # w_i * L_i
+S_WEIGHT = 1    # w_i
+S_CORRECT = 2   # w_i * (fraction of) correct
+S_SQUARED = 3   # w_i * mean squared error of the row (0 unless ``errors``)
+S_ABSOLUTE = 4  # w_i * mean absolute error of the row (0 unless ``errors``)
+N_STATS = 5
+
+
+@cuda.jit(device=True)
+def _target(y, labels, sample, j, sparse, zero, one):
+    """y[sample, j], reading sparse integer labels as one-hot rows."""
+    if sparse:
+        return one if labels[sample] == j else zero
+    return y[sample, j]
+
+
+@cuda.jit(device=True)
+def _argmax(a, i):
+    """Index of the first maximum of row i of a (n, units)."""
+    best = 0
+    for j in range(1, a.shape[1]):
+        if a[i, j] > a[i, best]:
+            best = j
+    return best
+
+
+@cuda.jit(device=True)
+def _sample_loss(out, i, y, labels, sample, loss, zero, one, eps):
+    """L of batch row i (sample ``sample``): summed over outputs for sse and the
+    cross-entropies, averaged for mse and binary cross-entropy (as Keras)."""
+    sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
+    units = out.shape[1]
+    total = zero
+    for j in range(units):
+        p = out[i, j]
+        t = _target(y, labels, sample, j, sparse, zero, one)
+        if loss == MSE or loss == SSE:
+            total += (p - t) * (p - t)
+        elif loss == BINARY_CROSSENTROPY:
+            q = min(max(p, eps), one - eps)
+            total -= t * math.log(q) + (one - t) * math.log(one - q)
+        elif t != 0:
+            total -= t * math.log(min(max(p, eps), one - eps))
+    if loss == SSE:
+        return total * out.dtype.type(0.5)
+    if loss == MSE or loss == BINARY_CROSSENTROPY:
+        return total / units
+    return total
+
+
+@cuda.jit(device=True)
+def _row_delta(d, out, i, y, labels, sample, loss, activation, row_scale, zero, one, eps):
+    """d[i] = row_scale * dL/dz of row i, collapsing softmax/sigmoid + cross-entropy."""
+    units = out.shape[1]
+    sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
+    collapses = ((activation == SOFTMAX and (loss == CATEGORICAL_CROSSENTROPY or sparse))
+                 or (activation == SIGMOID and loss == BINARY_CROSSENTROPY))
+    for j in range(units):
+        p = out[i, j]
+        t = _target(y, labels, sample, j, sparse, zero, one)
+        if loss == MSE:
+            grad = (p - t) + (p - t)
+        elif loss == SSE or collapses:
+            grad = p - t
+        elif loss == BINARY_CROSSENTROPY:
+            q = min(max(p, eps), one - eps)
+            grad = (q - t) / (q * (one - q))
+        else:  # categorical cross-entropy after a non-softmax output
+            grad = -t / min(max(p, eps), one - eps)
+        d[i, j] = row_scale * grad
+    if not collapses:
+        if activation == SOFTMAX:
+            softmax_backward_row(d, out, i)
+        else:
+            slope = out.dtype.type(LEAKY_RELU_SLOPE)
+            for j in range(units):
+                d[i, j] = derivative(d[i, j], out[i, j], activation, zero, one, slope)
+
+
+@cuda.jit(device=True)
+def _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, one):
+    """stats[S_WEIGHT:, i] = w, w*correct, w*mse, w*mae of row i (float64)."""
+    units = out.shape[1]
+    sparse = labels.shape[0] > 0
+    stats[S_WEIGHT, i] = w
+    correct = 0.0
+    if accuracy == SPARSE_ACCURACY:
+        if _argmax(out, i) == labels[sample]:
+            correct = float(w)
+    elif accuracy == CATEGORICAL_ACCURACY:
+        if _argmax(out, i) == _argmax(y, sample):
+            correct = float(w)
+    elif accuracy == BINARY_ACCURACY:
+        hits = 0
+        for j in range(units):
+            t = _target(y, labels, sample, j, sparse, zero, one)
+            if (out[i, j] > 0.5) == (t > 0.5):
+                hits += 1
+        correct = float(w) * hits / units
+    stats[S_CORRECT, i] = correct
+    squared = 0.0
+    absolute = 0.0
+    if errors:
+        for j in range(units):
+            e = out[i, j] - _target(y, labels, sample, j, sparse, zero, one)
+            squared += float(e * e)
+            absolute += float(abs(e))
+        squared = float(w) * squared / units
+        absolute = float(w) * absolute / units
+    stats[S_SQUARED, i] = squared
+    stats[S_ABSOLUTE, i] = absolute
+
+
+@cuda.jit
+def output_rows(d, stats, out, targets, order, start, codes, scale):
+    """Delta, loss and metrics of each batch row; one thread per row.
+
+    out = y_hat (n, units); row i is sample s = order[start + i] (s = start + i when
+    order is empty) of targets = (y (N, units) or empty, labels (N,) int64 or empty,
+    weights (N,)); codes = (loss, activation, accuracy, errors).
+    d (n, units): overwritten with scale * w_s * dL_s/dz_i, unless d is empty.
+    stats (N_STATS, capacity) float64: column i overwritten (S_LOSS = w_s * L_s, ...).
+    """
+    i = cuda.grid(1)
+    if i >= out.shape[0]:
+        return
+    y, labels, weights = targets
+    loss, activation, accuracy, errors = codes
+    sample = order[start + i] if order.shape[0] > 0 else start + i
+    w = weights[sample]
+    zero = out.dtype.type(0)
+    one = out.dtype.type(1)
+    eps = out.dtype.type(PROB_EPSILON)
+    stats[S_LOSS, i] = w * _sample_loss(out, i, y, labels, sample, loss, zero, one, eps)
+    if d.shape[0] > 0:
+        per_output = 1.0
+        if loss == MSE or loss == BINARY_CROSSENTROPY:
+            per_output = 1.0 / out.shape[1]
+        row_scale = out.dtype.type(scale * float(w) * per_output)
+        _row_delta(d, out, i, y, labels, sample, loss, activation, row_scale, zero, one, eps)
+    _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, one)
+
+
+@cuda.jit
+def reduce_rows(totals, stats, penalties, rows, training):
+    """Add the batch's rows [0, rows) of stats to totals (N_TOTALS,) float64; one block.
+
+    The loss slot gets sum_i w_i L_i (+ rows * sum(penalties) when ``training``).
+    Training also skips everything once totals[T_DIVERGED] is set, sets it when the
+    batch loss is not finite, and otherwise counts the batch in T_BATCHES.
+    Tree reduction in float64 shared memory; blockDim.x a power of two.
+    """
+    partial = cuda.shared.array((5, REDUCE_THREADS), dtype=stats.dtype)
+    t = cuda.threadIdx.x
+    threads = cuda.blockDim.x
+    if training and totals[T_DIVERGED] != 0:
+        return  # uniform across the block: every thread reads it before any write
+    for s in range(5):
+        acc = 0.0
+        for i in range(t, rows, threads):
+            acc += stats[s, i]
+        partial[s, t] = acc
+    cuda.syncthreads()
+    step = threads // 2
+    while step > 0:
+        if t < step:
+            for s in range(5):
+                partial[s, t] += partial[s, t + step]
+        cuda.syncthreads()
+        step //= 2
+    if t == 0:
+        batch_total = partial[S_LOSS, 0]
+        if training:
+            penalty = 0.0
+            for layer in range(penalties.shape[0] - 1, -1, -1):
+                penalty += penalties[layer]
+            batch_total += penalty * rows
+        totals[T_LOSS] += batch_total
+        totals[T_WEIGHT] += partial[S_WEIGHT, 0]
+        totals[T_COUNT] += rows
+        totals[T_CORRECT] += partial[S_CORRECT, 0]
+        totals[T_SQUARED] += partial[S_SQUARED, 0]
+        totals[T_ABSOLUTE] += partial[S_ABSOLUTE, 0]
+        if training:
+            if math.isfinite(batch_total):
+                totals[T_BATCHES] += 1
+            else:
+                totals[T_DIVERGED] = 1.0
+
+
+def output_delta(d, stats, out, targets, order, start, codes, scale):
+    """Launch ``output_rows`` over out's rows (host side; see the kernel's docstring).
+
+    codes = (loss, activation, accuracy, errors) ints; scale = 1 / batch rows.
+    """
+    codes = (int(codes[0]), int(codes[1]), int(codes[2]), int(bool(codes[3])))
+    grid, block = line_grid(out.shape[0])
+    output_rows[grid, block](d, stats, out, targets, order, int(start), codes, float(scale))
+
+
+def reduce_batch(totals, stats, penalties, rows, training):
+    """Launch ``reduce_rows`` (host side; see the kernel's docstring)."""
+    grid, block = reduce_grid(rows)
+    reduce_rows[grid, block](totals, stats, penalties, int(rows), bool(training))
