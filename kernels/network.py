@@ -95,7 +95,9 @@ def _l2_penalty(dw, w, strength):
 def gather_rows(out, x, order):
     """out[i] = x[order[i]]: the mini-batch in sample order. out: (n, features)."""
     for i in range(out.shape[0]):
-        out[i] = x[order[i]]
+        row = x[order[i]]
+        for j in range(out.shape[1]):  # element loop: a slice assignment may copy
+            out[i, j] = row[j]
 
 
 @kernel
@@ -157,7 +159,10 @@ def predict(out, net, params, acts, x, capacity):
     n = x.shape[0]
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
-        out[start:stop] = forward(acts, params, net, x[start:stop], capacity)
+        result = forward(acts, params, net, x[start:stop], capacity)
+        for i in range(stop - start):
+            for j in range(result.shape[1]):
+                out[start + i, j] = result[i, j]
 
 
 @kernel

@@ -133,13 +133,14 @@ def _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, on
 
 
 @cuda.jit
-def output_rows(d, stats, out, targets, order, start, codes, scale):
+def output_rows(d, stats, out, targets, order, start, codes):
     """Delta, loss and metrics of each batch row; one thread per row.
 
     out = y_hat (n, units); row i is sample s = order[start + i] (s = start + i when
     order is empty) of targets = (y (N, units) or empty, labels (N,) int64 or empty,
     weights (N,)); codes = (loss, activation, accuracy, errors).
-    d (n, units): overwritten with scale * w_s * dL_s/dz_i, unless d is empty.
+    d (n, units): overwritten with dJ/dz for J = sum_i w_s L_s / n (sse: no 1/n),
+    unless d is empty (evaluation).
     stats (N_STATS, capacity) float64: column i overwritten (S_LOSS = w_s * L_s, ...).
     """
     i = cuda.grid(1)
@@ -154,6 +155,7 @@ def output_rows(d, stats, out, targets, order, start, codes, scale):
     eps = out.dtype.type(PROB_EPSILON)
     stats[S_LOSS, i] = w * _sample_loss(out, i, y, labels, sample, loss, zero, one, eps)
     if d.shape[0] > 0:
+        scale = 1.0 if loss == SSE else 1.0 / out.shape[0]
         per_output = 1.0
         if loss == MSE or loss == BINARY_CROSSENTROPY:
             per_output = 1.0 / out.shape[1]
@@ -171,12 +173,12 @@ def reduce_rows(totals, stats, penalties, rows, training):
     batch loss is not finite, and otherwise counts the batch in T_BATCHES.
     Tree reduction in float64 shared memory; blockDim.x a power of two.
     """
-    partial = cuda.shared.array((5, REDUCE_THREADS), dtype=stats.dtype)
+    partial = cuda.shared.array((N_STATS, REDUCE_THREADS), dtype=stats.dtype)
     t = cuda.threadIdx.x
     threads = cuda.blockDim.x
     if training and totals[T_DIVERGED] != 0:
         return  # uniform across the block: every thread reads it before any write
-    for s in range(5):
+    for s in range(N_STATS):
         acc = 0.0
         for i in range(t, rows, threads):
             acc += stats[s, i]
@@ -185,7 +187,7 @@ def reduce_rows(totals, stats, penalties, rows, training):
     step = threads // 2
     while step > 0:
         if t < step:
-            for s in range(5):
+            for s in range(N_STATS):
                 partial[s, t] += partial[s, t + step]
         cuda.syncthreads()
         step //= 2
@@ -209,14 +211,14 @@ def reduce_rows(totals, stats, penalties, rows, training):
                 totals[T_DIVERGED] = 1.0
 
 
-def output_delta(d, stats, out, targets, order, start, codes, scale):
+def output_delta(d, stats, out, targets, order, start, codes):
     """Launch ``output_rows`` over out's rows (host side; see the kernel's docstring).
 
-    codes = (loss, activation, accuracy, errors) ints; scale = 1 / batch rows.
+    codes = (loss, activation, accuracy, errors) host ints.
     """
     codes = (int(codes[0]), int(codes[1]), int(codes[2]), int(bool(codes[3])))
     grid, block = line_grid(out.shape[0])
-    output_rows[grid, block](d, stats, out, targets, order, int(start), codes, float(scale))
+    output_rows[grid, block](d, stats, out, targets, order, int(start), codes)
 
 
 def reduce_batch(totals, stats, penalties, rows, training):

@@ -1,0 +1,101 @@
+"""Optimizer updates on the device: one thread per parameter over the flat buffers.
+
+Same rules, same order of operations and the same denormal flush as
+kernels/optimizers.py (Keras 3 SGD with momentum/Nesterov, Adam, RMSprop; decoupled
+weight decay first). The step's ``lr`` and ``step_size`` (Adam's bias-corrected rate)
+are read from row ``batch`` of the device array ``rates`` (n_batches, 2), so a whole
+epoch of updates (and its learning-rate schedule) needs no host round-trip.
+"""
+import math
+
+import numpy as np
+
+from ._backend import cuda
+
+from ..codes import ADAM, RMSPROP, SGD, SGD_NESTEROV, T_DIVERGED
+from ..optimizers import H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM, H_RHO, H_WEIGHT_DECAY
+from .launch import flat_grid
+
+_TINY_32 = float(np.finfo(np.float32).tiny)
+_TINY_64 = float(np.finfo(np.float64).tiny)
+
+
+@cuda.jit(device=True)
+def _tiny(w):
+    """The smallest normal number of w's dtype, in that dtype."""
+    if w.itemsize == 4:
+        return w.dtype.type(_TINY_32)
+    return w.dtype.type(_TINY_64)
+
+
+@cuda.jit(device=True)
+def _flush(value, tiny):
+    return value if abs(value) >= tiny else value * 0
+
+
+@cuda.jit
+def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
+    """One optimizer step over the flat buffers; one thread per parameter, grid-stride.
+
+    w, g: (P,), w updated in place; state: (2, P) slots (SGD velocity | Adam m, v |
+    RMSprop mean square, velocity), updated; hyper: (N_HYPER,) model dtype;
+    rates: (n_batches, 2) [lr, step_size], row ``batch`` is used; does nothing once
+    totals[T_DIVERGED] is set (the batch's loss was not finite).
+
+    SGD: v = mu*v - lr*g; w += v (Nesterov: w += mu*v - lr*g); no momentum: w -= lr*g.
+    Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= step_size*m/(sqrt(v)+eps).
+    RMSprop: ms = rho*ms + (1-rho)*g^2; step = lr*g/sqrt(ms+eps); w -= step (or
+    v = mu*v + step; w -= v). Weight decay first: w -= lr*weight_decay*w.
+    """
+    if totals[T_DIVERGED] != 0:
+        return
+    lr = rates[batch, 0]
+    step_size = rates[batch, 1]
+    tiny = _tiny(w)
+    one = w.dtype.type(1)
+    weight_decay = hyper[H_WEIGHT_DECAY]
+    decay = lr * weight_decay
+    momentum = hyper[H_MOMENTUM]
+    epsilon = hyper[H_EPSILON]
+    for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
+        if weight_decay != 0:
+            w[i] -= decay * w[i]
+        gi = g[i]
+        if optimizer == SGD or optimizer == SGD_NESTEROV:
+            if momentum == 0:
+                w[i] -= lr * gi
+            else:
+                v = _flush(momentum * state[0, i] - lr * gi, tiny)
+                state[0, i] = v
+                if optimizer == SGD_NESTEROV:
+                    w[i] += momentum * v - lr * gi
+                else:
+                    w[i] += v
+        elif optimizer == ADAM:
+            beta_1 = hyper[H_BETA_1]
+            beta_2 = hyper[H_BETA_2]
+            mi = _flush(beta_1 * state[0, i] + (one - beta_1) * gi, tiny)
+            vi = _flush(beta_2 * state[1, i] + (one - beta_2) * gi * gi, tiny)
+            state[0, i] = mi
+            state[1, i] = vi
+            w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
+        elif optimizer == RMSPROP:
+            rho = hyper[H_RHO]
+            s = _flush(rho * state[0, i] + (one - rho) * gi * gi, tiny)
+            state[0, i] = s
+            step = lr * gi / math.sqrt(s + epsilon)
+            if momentum == 0:
+                w[i] -= step
+            else:
+                vi = _flush(momentum * state[1, i] + step, tiny)
+                state[1, i] = vi
+                w[i] -= vi
+
+
+def apply_update(w, g, state, totals, hyper, rates, batch, optimizer):
+    """Launch ``update_params`` over w (host side; see the kernel's docstring).
+
+    All arrays on the device; ``batch`` and ``optimizer`` are host ints.
+    """
+    grid, block = flat_grid(w.shape[0])
+    update_params[grid, block](w, g, state, totals, hyper, rates, int(batch), int(optimizer))

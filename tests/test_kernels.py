@@ -1,0 +1,246 @@
+"""Kernels against the NumPy reference and against finite differences."""
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastnn import Dense, Sequential, reference
+from fastnn.regularizers import L2
+from fastnn.kernels import codes
+from fastnn.kernels import network as kn
+from fastnn.kernels import optimizers as ko
+from fastnn.kernels.activations import activation_backward, bias_activation
+from fastnn.registries import ACTIVATIONS, LOSSES
+
+ACTIVATION_NAMES = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+LOSS_NAMES = ["mse", "sse", "binary_crossentropy", "categorical_crossentropy",
+              "sparse_categorical_crossentropy"]
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+
+
+def make_model(sizes, activations, dtype=np.float64, seed=0, use_bias=True, l2=None):
+    layers = [Dense(units, activation=act, use_bias=use_bias, input_dim=sizes[0] if i == 0 else None,
+                    kernel_initializer="glorot_normal", bias_initializer="random_normal",
+                    kernel_regularizer=l2)
+              for i, (units, act) in enumerate(zip(sizes[1:], activations))]
+    model = Sequential(layers, dtype=np.dtype(dtype).name, seed=seed)
+    model.build()
+    return model
+
+
+def targets(loss, n, units, rng):
+    """(y for the reference (n, units), labels (n,) or empty, y_dense for kernels)."""
+    if loss == "sparse_categorical_crossentropy":
+        labels = rng.integers(0, units, n)
+        return np.eye(units)[labels], labels.astype(np.int64), np.zeros((0, units))
+    if loss == "categorical_crossentropy":
+        y = rng.random((n, units))
+        y /= y.sum(axis=1, keepdims=True)
+        return y, np.zeros(0, np.int64), y
+    if loss == "binary_crossentropy":
+        y = rng.random((n, units))
+        return y, np.zeros(0, np.int64), y
+    y = rng.standard_normal((n, units))
+    return y, np.zeros(0, np.int64), y
+
+
+def kernel_gradients(model, x, y_dense, labels, weights, loss):
+    acts = np.empty(x.shape[0] * int(model._net[0].sum()), model.dtype)
+    deltas = np.empty_like(acts)
+    grads = np.empty_like(model.params)
+    data = (x.astype(model.dtype), y_dense.astype(model.dtype), labels, weights.astype(model.dtype))
+    total, out = kn.loss_and_gradients(grads, model._net, model.params, acts, deltas, data,
+                                       np.arange(x.shape[0]), LOSSES[loss])
+    return total, out.copy(), grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_activation_forward_and_backward_match_reference(activation, dtype):
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((7, 5)).astype(dtype) * 3
+    b = rng.standard_normal(5).astype(dtype)
+    a = z.copy()
+    bias_activation(a, b, ACTIVATIONS[activation])
+    expected = reference.activate(z.astype(np.float64) + b, activation)
+    np.testing.assert_allclose(a, expected, **TOL[dtype])
+    d = rng.standard_normal((7, 5)).astype(dtype)
+    out = d.copy()
+    activation_backward(out, a, ACTIVATIONS[activation])
+    np.testing.assert_allclose(out, reference.activation_backward(d.astype(np.float64),
+                                                                  a.astype(np.float64), activation),
+                               **TOL[dtype])
+
+
+def test_sigmoid_and_softmax_never_overflow():
+    z = np.array([[-1000.0, 0.0, 1000.0]])
+    a = z.copy()
+    bias_activation(a, np.zeros(0), codes.SIGMOID)
+    np.testing.assert_array_equal(a, [[0.0, 0.5, 1.0]])
+    a = z.copy()
+    bias_activation(a, np.zeros(0), codes.SOFTMAX)
+    np.testing.assert_array_equal(a, [[0.0, 0.0, 1.0]])
+
+
+CASES = list(itertools.product(ACTIVATION_NAMES, LOSS_NAMES))
+
+
+@pytest.mark.parametrize("output_activation,loss", CASES)
+def test_gradients_match_finite_differences(output_activation, loss):
+    """Every output activation x loss, through random hidden layers, float64."""
+    rng = np.random.default_rng(abs(hash((output_activation, loss))) % 2**32)
+    depth = rng.integers(1, 4)
+    sizes = [int(rng.integers(2, 6)) for _ in range(depth)] + [int(rng.integers(2, 5))]
+    sizes = [int(rng.integers(2, 6))] + sizes[1:]
+    hidden = list(rng.choice(["sigmoid", "tanh", "relu", "leaky_relu", "softmax", "linear"],
+                             len(sizes) - 2))
+    if output_activation in ("sigmoid", "softmax") or not loss.endswith("crossentropy"):
+        out_act = output_activation
+    else:
+        out_act = "sigmoid"  # cross-entropy needs probabilities in (0, 1)
+    model = make_model(sizes, hidden + [out_act], l2=L2(0.01))
+    n = 6
+    x = rng.standard_normal((n, sizes[0]))
+    y, labels, y_dense = targets(loss, n, sizes[-1], rng)
+    weights = rng.random(n) + 0.5
+    _, _, grads = kernel_gradients(model, x, y_dense, labels, weights, loss)
+
+    def objective(params):
+        ws = model._views(params)
+        outputs = reference.forward([w.T for w, _ in ws], [b for _, b in ws],
+                                    hidden + [out_act], x)
+        data = (weights * reference.sample_losses(outputs[-1], y, loss)).sum()
+        data = data if loss == "sse" else data / n
+        return data + 0.01 * sum((w * w).sum() for w, _ in ws)
+
+    numeric = np.empty_like(model.params)
+    step = 1e-6
+    for i in range(model.params.size):
+        plus, minus = model.params.copy(), model.params.copy()
+        plus[i] += step
+        minus[i] -= step
+        numeric[i] = (objective(plus) - objective(minus)) / (2 * step)
+    for layer, ((gw, gb), (nw, nb)) in enumerate(zip(model._views(grads), model._views(numeric))):
+        np.testing.assert_allclose(gw, nw, rtol=1e-5, atol=1e-7, err_msg=f"dW of layer {layer}")
+        np.testing.assert_allclose(gb, nb, rtol=1e-5, atol=1e-7, err_msg=f"db of layer {layer}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+def test_loss_and_gradients_match_reference(loss, dtype):
+    rng = np.random.default_rng(3)
+    out_act = {"binary_crossentropy": "sigmoid", "mse": "linear", "sse": "tanh"}.get(loss, "softmax")
+    sizes, acts = [5, 4, 3], ["relu", out_act]
+    model = make_model(sizes, acts, dtype)
+    x = rng.standard_normal((8, 5))
+    y, labels, y_dense = targets(loss, 8, 3, rng)
+    weights = rng.random(8)
+    total, out, grads = kernel_gradients(model, x, y_dense, labels, weights, loss)
+    ws = [(w.T.astype(np.float64), b.astype(np.float64)) for w, b in model._views(model.params)]
+    outputs = reference.forward([w for w, _ in ws], [b for _, b in ws], acts, x)
+    np.testing.assert_allclose(out, outputs[-1], **TOL[dtype])
+    losses = reference.sample_losses(outputs[-1], y, loss)
+    np.testing.assert_allclose(total, (weights * losses).sum(), rtol=TOL[dtype]["rtol"] * 10)
+    delta = reference.output_delta(outputs[-1], y, loss, out_act, weights)
+    gw, gb = reference.backward([w for w, _ in ws], outputs, delta, acts)
+    for layer, (kw, kb) in enumerate(model._views(grads)):
+        np.testing.assert_allclose(kw.T, gw[layer], rtol=TOL[dtype]["rtol"] * 10, atol=1e-6 if dtype == np.float32 else 1e-13)
+        np.testing.assert_allclose(kb, gb[layer], rtol=TOL[dtype]["rtol"] * 10, atol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_sgd_step_closed_form():
+    w = np.array([1.0, -2.0]); g = np.array([0.5, 0.25]); v = np.array([0.1, 0.0])
+    ko.sgd_update(w, g, v, 0.1, 0.9, 0.0, False)
+    np.testing.assert_allclose(v, [0.9 * 0.1 - 0.05, -0.025])
+    np.testing.assert_allclose(w, [1.0 + 0.04, -2.0 - 0.025])
+    w = np.array([1.0]); v = np.array([0.1])
+    ko.sgd_update(w, np.array([0.5]), v, 0.1, 0.9, 0.0, True)
+    np.testing.assert_allclose(w, [1.0 + 0.9 * 0.04 - 0.05])  # Keras/PyTorch Nesterov
+    w = np.array([2.0])
+    ko.sgd_update(w, np.array([0.0]), np.zeros(1), 0.1, 0.0, 0.5, False)
+    np.testing.assert_allclose(w, [2.0 - 0.1 * 0.5 * 2.0])  # decoupled weight decay
+
+
+def test_adam_golden_trajectory():
+    """Three Keras 3 Adam steps from w=1 with g = w (minimizing w^2/2), by hand."""
+    w, m, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-7
+    expected = 1.0
+    em = ev = 0.0
+    for t in (1, 2, 3):
+        g = w.copy()
+        step = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        ko.adam_update(w, g, m, v, step, b1, b2, eps, lr, 0.0)
+        em, ev = b1 * em + (1 - b1) * expected, b2 * ev + (1 - b2) * expected ** 2
+        expected -= step * em / (np.sqrt(ev) + eps)
+        assert w[0] == pytest.approx(expected, rel=1e-14)
+        if t == 1:  # the first Adam step moves a weight by ~lr, whatever the gradient's scale
+            assert 1.0 - w[0] == pytest.approx(lr, rel=1e-5)
+
+
+def test_rmsprop_step_closed_form():
+    w, s, v = np.array([1.0]), np.zeros(1), np.zeros(1)
+    ko.rmsprop_update(w, np.array([2.0]), s, v, 0.01, 0.9, 0.0, 1e-7, 0.0)
+    np.testing.assert_allclose(s, [0.1 * 4.0])
+    np.testing.assert_allclose(w, [1.0 - 0.01 * 2.0 / np.sqrt(0.4 + 1e-7)])
+
+
+def test_optimizer_slots_never_hold_denormals():
+    """Zero gradients decay Adam's moments and momentum toward 0; they must flush, not
+    linger as float32 denormals (x86 computes those ~100x slower)."""
+    tiny = np.finfo(np.float32).tiny
+    w = np.ones(4, np.float32); g = np.zeros(4, np.float32)
+    m = np.full(4, 1e-30, np.float32); v = np.full(4, 1e-30, np.float32)
+    for _ in range(200):
+        ko.adam_update(w, g, m, v, np.float32(1e-3), np.float32(0.9), np.float32(0.999),
+                       np.float32(1e-7), np.float32(1e-3), np.float32(0))
+    assert ((m == 0) | (np.abs(m) >= tiny)).all() and ((v == 0) | (np.abs(v) >= tiny)).all()
+    velocity = np.full(4, 1e-30, np.float32)
+    for _ in range(200):
+        ko.sgd_update(w, g, velocity, np.float32(0.01), np.float32(0.9), np.float32(0), False)
+    assert (velocity == 0).all()
+
+
+NO_ALLOCATION_SCRIPT = """
+import numpy as np
+from fastnn import Dense, Sequential
+from fastnn.kernels import network as kn, optimizers as ko
+model = Sequential([Dense(3, activation="relu", input_dim=4), Dense(2, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(np.ones((8, 4)), np.zeros(8), batch_size=4, epochs=1, verbose=0)
+model.predict(np.ones((3, 4)))
+for function in (kn.train_epoch, kn.predict, ko.apply_update):
+    for signature in function.signatures:
+        if "NRT_MemInfo_alloc" in function.inspect_llvm(signature):
+            print("ALLOCATES", function.__name__)
+print("checked")
+"""
+
+
+def test_kernels_do_not_allocate_in_the_epoch_loop(tmp_path):
+    """The fused epoch and predict allocate nothing: no NRT allocation in their LLVM IR
+    (callees are inlined into it). A fresh cache dir: cached code cannot be inspected."""
+    result = subprocess.run([sys.executable, "-c", NO_ALLOCATION_SCRIPT], capture_output=True,
+                            text=True, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "checked" in result.stdout and "ALLOCATES" not in result.stdout, result.stdout
+
+
+def test_one_compilation_per_dtype_serves_every_architecture():
+    before = {}
+    x = np.random.default_rng(0).random((20, 6))
+    for sizes, acts in (([6, 5, 2], ["relu", "softmax"]), ([6, 9, 7, 3, 2], ["tanh", "sigmoid", "relu", "softmax"])):
+        for dtype in ("float32", "float64"):
+            model = Sequential([Dense(u, activation=a) for u, a in zip(sizes[1:], acts)], dtype=dtype, seed=1)
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+            model.fit(x, np.arange(20) % 2, epochs=1, verbose=0)
+            model.predict(x)
+        count = {f.__name__: len(f.signatures) for f in (kn.train_epoch, kn.predict)}
+        if before:
+            assert count == before, "a new architecture triggered a recompilation"
+        before = count
+    assert all(c <= 2 for c in before.values()), before
