@@ -7,6 +7,41 @@ import numbers
 import numpy as np
 
 
+class NotCompiledError(RuntimeError, ValueError):
+    """A model was trained or evaluated before ``compile``.
+
+    A RuntimeError, as Keras raises, and a ValueError, as every other bad call here.
+    """
+
+
+def boolean(where, argument, value):
+    """A bool (NumPy's included); strings such as "no" are refused, not read as truthy."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {argument} must be True or False, got "
+                        f"{type(value).__name__} {value!r}.")
+    return bool(value)
+
+
+def dtype_name(where, argument, value, options, default="float32"):
+    """The registry key of a dtype given as a name ("float32", "f4"), a NumPy dtype or
+    scalar type (``np.float32``), or None (``default``, Keras's floatx)."""
+    if value is None:
+        value = default
+    try:
+        name = np.dtype(value.lower() if isinstance(value, str) else value).name
+    except TypeError:
+        if not isinstance(value, str):
+            raise TypeError(f"{where}: {argument} must be a dtype name or NumPy dtype, got "
+                            f"{type(value).__name__} {value!r}. Expected one of: "
+                            f"{', '.join(repr(k) for k in options)}.") from None
+        name = value
+    if name not in options:
+        raise ValueError(f"{where}: unknown {argument} {value!r}"
+                         f"{'' if name == value else f' ({name})'}. "
+                         f"Expected one of: {', '.join(repr(k) for k in options)}.")
+    return name
+
+
 def choice(where, argument, value, options):
     """Return ``options[value]`` for a registry name, or raise listing the valid names."""
     if not isinstance(value, str):
@@ -21,7 +56,7 @@ def choice(where, argument, value, options):
 
 def positive_int(where, argument, value, allow_zero=False):
     """An int > 0 (or >= 0); bools and floats are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{where}: {argument} must be an int, got {type(value).__name__} {value!r}.")
     if value < 0 or (value == 0 and not allow_zero):
         bound = "a non-negative int" if allow_zero else "a positive int"
@@ -31,7 +66,7 @@ def positive_int(where, argument, value, allow_zero=False):
 
 def non_negative_float(where, argument, value, upper=None):
     """A finite real >= 0 (and < upper when given)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} {value!r}.")
     value = float(value)
     if not np.isfinite(value) or value < 0 or (upper is not None and value >= upper):
@@ -52,12 +87,19 @@ def numeric_array(where, argument, value, dtype):
                         f"{array.dtype}.")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{where}: {argument} must hold real numbers, got complex values.")
-    if array.size == 0 or array.ndim == 0:
+    if array.ndim == 0:
+        raise ValueError(f"{where}: {argument} must be an array of samples, got the scalar "
+                         f"{value!r}.")
+    if array.size == 0:
         raise ValueError(f"{where}: {argument} is empty (shape {array.shape}); "
                          "expected at least one sample.")
-    converted = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore"):  # reported below, by name
+        converted = np.ascontiguousarray(array, dtype=dtype)
     if not np.isfinite(converted).all():
         bad = int(np.size(converted) - np.isfinite(converted).sum())
+        if np.issubdtype(array.dtype, np.floating) and np.isfinite(array).all():
+            raise ValueError(f"{where}: {argument} has {bad} value(s) too large for "
+                             f"{np.dtype(dtype).name} (they overflow to inf); scale it first.")
         raise ValueError(f"{where}: {argument} contains {bad} NaN or infinite value(s); "
                          "clean or impute them before training.")
     return converted

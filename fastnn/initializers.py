@@ -3,9 +3,11 @@
 Each initializer draws a kernel in Keras's (n_in, n_out) orientation from the
 model's NumPy ``Generator``; ``fan_in = n_in``, ``fan_out = n_out``.
 """
+import numbers
+
 import numpy as np
 
-from ._validation import choice
+from ._validation import choice, non_negative_float
 
 # std of a unit normal truncated to [-2, 2]; variance-scaling divides by it, as Keras.
 _TRUNCATED_STD = 0.87962566103423978
@@ -19,6 +21,22 @@ def _truncated_normal(rng, shape, mean, stddev):
         values[outside] = rng.standard_normal(int(outside.sum()))
         outside = np.abs(values) > 2
     return mean + stddev * values
+
+
+_MODES = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "fan_avg"}
+_DISTRIBUTIONS = {"truncated_normal": "truncated_normal",
+                  "untruncated_normal": "untruncated_normal", "normal": "truncated_normal",
+                  "uniform": "uniform"}
+
+
+def _finite(where, argument, value):
+    """A finite real (any sign)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} "
+                        f"{value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {argument} must be finite, got {value}.")
+    return float(value)
 
 
 class Initializer:
@@ -50,7 +68,7 @@ class Constant(Initializer):
     """Every value ``value``."""
 
     def __init__(self, value=0.0):
-        self.value = float(value)
+        self.value = _finite("Constant", "value", value)
 
     def __call__(self, shape, rng):
         return np.full(shape, self.value)
@@ -60,7 +78,8 @@ class RandomNormal(Initializer):
     """N(mean, stddev^2)."""
 
     def __init__(self, mean=0.0, stddev=0.05):
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean = _finite("RandomNormal", "mean", mean)
+        self.stddev = non_negative_float("RandomNormal", "stddev", stddev)
 
     def __call__(self, shape, rng):
         return self.mean + self.stddev * rng.standard_normal(shape)
@@ -70,7 +89,11 @@ class RandomUniform(Initializer):
     """U(minval, maxval)."""
 
     def __init__(self, minval=-0.05, maxval=0.05):
-        self.minval, self.maxval = float(minval), float(maxval)
+        self.minval = _finite("RandomUniform", "minval", minval)
+        self.maxval = _finite("RandomUniform", "maxval", maxval)
+        if self.minval > self.maxval:
+            raise ValueError(f"RandomUniform: minval must be <= maxval, got minval={minval} "
+                             f"and maxval={maxval}.")
 
     def __call__(self, shape, rng):
         return rng.uniform(self.minval, self.maxval, shape)
@@ -80,7 +103,8 @@ class TruncatedNormal(Initializer):
     """N(mean, stddev^2) with draws beyond 2 stddev redrawn (tf.truncated_normal)."""
 
     def __init__(self, mean=0.0, stddev=0.05):
-        self.mean, self.stddev = float(mean), float(stddev)
+        self.mean = _finite("TruncatedNormal", "mean", mean)
+        self.stddev = non_negative_float("TruncatedNormal", "stddev", stddev)
 
     def __call__(self, shape, rng):
         return _truncated_normal(rng, shape, self.mean, self.stddev)
@@ -93,7 +117,12 @@ class VarianceScaling(Initializer):
     """
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
-        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+        self.scale = non_negative_float("VarianceScaling", "scale", scale)
+        if self.scale == 0:
+            raise ValueError("VarianceScaling: scale must be a positive number, got 0.0.")
+        self.mode = choice("VarianceScaling", "mode", mode, _MODES)
+        self.distribution = choice("VarianceScaling", "distribution", distribution,
+                                   _DISTRIBUTIONS)
 
     def __call__(self, shape, rng):
         fan_in, fan_out = (shape[0], shape[1]) if len(shape) == 2 else (shape[0], shape[0])
@@ -152,11 +181,11 @@ INITIALIZERS = {
 _CLASS_NAMES = {cls: name for name, cls in INITIALIZERS.items()}
 
 
-def get(identifier, where="Dense"):
+def get(identifier, where="Dense", argument="initializer"):
     """An Initializer from a name or an Initializer instance."""
     if isinstance(identifier, Initializer):
         return identifier
-    return choice(where, "initializer", identifier, INITIALIZERS)()
+    return choice(where, argument, identifier, INITIALIZERS)()
 
 
 def serialize(initializer):

@@ -1,6 +1,6 @@
 """Layers are configuration only: the model lays their weights out and the kernels compute."""
 from . import initializers, regularizers
-from ._validation import choice, positive_int
+from ._validation import boolean, choice, positive_int
 from .registries import ACTIVATIONS, ACTIVATION_NAMES
 
 
@@ -32,9 +32,10 @@ class Dense:
         self.units = positive_int("Dense", "units", units)
         name = "linear" if activation is None else activation
         self.activation_code = choice("Dense", "activation", name, ACTIVATIONS)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.use_bias = boolean("Dense", "use_bias", use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "Dense",
+                                                   "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "Dense", "bias_initializer")
         self.l2 = regularizers.strength(kernel_regularizer)
         self.input_dim = None if input_dim is None else positive_int("Dense", "input_dim", input_dim)
 

@@ -1,4 +1,6 @@
 """Target checking and conversion for each loss (the kernels compute the losses)."""
+import numbers
+
 import numpy as np
 
 from ._validation import numeric_array
@@ -58,19 +60,39 @@ def prepare_targets(where, y, n, loss, units, dtype):
 
 def class_weights(where, class_weight, y, labels, loss):
     """Per-sample weights from {class: weight}: class = label, argmax of a one-hot row,
-    or the 0/1 target of a single-output binary model."""
+    or the 0/1 target of a single-output model.
+
+    ``y`` is the checked (n, units) target array ((0, units) for the sparse loss), so
+    the classes are 0 .. units - 1 (0 and 1 for a single output). Keys must be int
+    class indices in that range and weights finite numbers >= 0 (Keras's rule).
+    """
     if not isinstance(class_weight, dict):
         raise TypeError(f"{where}: class_weight must be a dict {{class: weight}}, got "
                         f"{type(class_weight).__name__}.")
+    units = y.shape[1]
+    n_classes = units if units > 1 else 2
+    table = np.ones(n_classes)
+    for key, value in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral):
+            raise TypeError(f"{where}: class_weight keys must be int class indices, got "
+                            f"{type(key).__name__} {key!r}.")
+        if not 0 <= key < n_classes:
+            raise ValueError(f"{where}: class_weight has key {key}, but the model's classes "
+                             f"are 0..{n_classes - 1}.")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{where}: class_weight[{key}] must be a number, got "
+                            f"{type(value).__name__} {value!r}.")
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{where}: class_weight[{key}] must be a finite number >= 0, "
+                             f"got {value}.")
+        table[int(key)] = value
     if labels.shape[0]:
         classes = labels
-    elif y.shape[1] == 1:
+    elif units == 1:
         classes = np.round(y[:, 0]).astype(np.int64)
+        if classes.min() < 0 or classes.max() > 1:
+            raise ValueError(f"{where}: class_weight on a single-output model needs 0/1 "
+                             f"targets, but y holds values in [{y.min():g}, {y.max():g}].")
     else:
         classes = np.argmax(y, axis=1)
-    table = np.ones(int(max(classes.max(), max(class_weight, default=0))) + 1)
-    for key, value in class_weight.items():
-        if value < 0:
-            raise ValueError(f"{where}: class_weight[{key}] = {value} is negative.")
-        table[int(key)] = value
     return table[classes]

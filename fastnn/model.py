@@ -7,7 +7,9 @@ from threadpoolctl import threadpool_limits
 
 from . import losses as _losses
 from . import optimizers as _optimizers
-from ._validation import choice, non_negative_float, numeric_array, positive_int
+from ._scheduler import KernelChooser
+from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_negative_float,
+                          numeric_array, positive_int)
 from .callbacks import Callback, History, TerminateOnNaN
 from .kernels import codes
 from .kernels import network as kernels
@@ -20,14 +22,11 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 # small enough that the activations of a wide network stay within ~64 MB.
 _MAX_CHUNK_ROWS = 4096
 _MAX_CHUNK_VALUES = 1 << 24
-# Progress-bar updates per epoch: the fused kernel runs between updates.
-_PROGRESS_UPDATES = 40
+# Kernel calls per epoch: the progress bar updates and the serial/parallel choice is
+# revisited between calls (each call costs ~20 us of Python).
+_CHUNKS_PER_EPOCH = 40
 
 
-def _blas_threads(batch_size):
-    """BLAS threads that pay off, measured on 2 cores with the seed network:
-    below ~128 rows a second thread costs more in hand-offs than it gives."""
-    return 1 if batch_size < 128 else None
 
 
 class Sequential:
@@ -53,7 +52,7 @@ class Sequential:
     """
 
     def __init__(self, layers=None, dtype="float32", seed=None):
-        self.dtype = np.dtype(choice("Sequential", "dtype", str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype, DTYPES))
+        self.dtype = np.dtype(DTYPES[dtype_name("Sequential", "dtype", dtype, DTYPES)])
         if seed is not None:
             positive_int("Sequential", "seed", seed, allow_zero=True)
         self.seed = seed
@@ -69,6 +68,7 @@ class Sequential:
         self._rng = np.random.default_rng(seed)
         self._state = None
         self._workspaces = {}
+        self._choosers = {}
         self._resume_epoch = None
         for layer in layers or []:
             self.add(layer)
@@ -150,6 +150,21 @@ class Sequential:
         if not self.built:
             self.build()
 
+    def _weight_shapes(self, where):
+        """Keras-orientation shapes of ``get_weights()``, known without building."""
+        if not self.layers:
+            raise ValueError(f"{where}: the model has no layers; add Dense layers first.")
+        if self.input_dim is None:
+            raise ValueError(f"{where}: the input size is unknown; pass input_dim to the "
+                             "first Dense layer or call fit/build with data first.")
+        sizes = [self.input_dim] + [layer.units for layer in self.layers]
+        shapes = []
+        for i, layer in enumerate(self.layers):
+            shapes.append((sizes[i], sizes[i + 1]))
+            if layer.use_bias:
+                shapes.append((sizes[i + 1],))
+        return shapes
+
     # ------------------------------------------------------------------ weights
     def get_weights(self):
         """Copies ``[W1, b1, W2, b2, ...]``, W in Keras's (n_in, n_out) orientation.
@@ -169,8 +184,10 @@ class Sequential:
 
         Every array is checked (count, shapes, finiteness) before anything changes.
         """
-        self._require_built("set_weights")
-        expected = [a.shape for a in self.get_weights()]
+        expected = self._weight_shapes("set_weights")
+        if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
+            raise TypeError(f"set_weights: weights must be a list of arrays "
+                            f"([W1, b1, W2, b2, ...]), got {type(weights).__name__}.")
         weights = list(weights)
         if len(weights) != len(expected):
             raise ValueError(f"set_weights: expected {len(expected)} arrays "
@@ -182,6 +199,7 @@ class Sequential:
                 raise ValueError(f"set_weights: weights[{i}] has shape {array.shape}, "
                                  f"expected {shape}.")
             arrays.append(array)
+        self._require_built("set_weights")
         it = iter(arrays)
         for w, b in self._views(self.params):
             w[...] = next(it).T
@@ -213,6 +231,9 @@ class Sequential:
             metrics = []
         if isinstance(metrics, str):
             metrics = [metrics]
+        if not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"compile: metrics must be a list of names, got "
+                            f"{type(metrics).__name__} {metrics!r}.")
         metric_names = [choice("compile", "metric", m, METRICS) for m in metrics]
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
         if device == "cuda":
@@ -231,25 +252,35 @@ class Sequential:
         return (self._loss_code, accuracy, errors)
 
     # --------------------------------------------------------------------- data
-    def _inputs(self, where, x):
+    def _inputs(self, where, x, features=None):
+        """x checked and converted to (n, features) of the model dtype (more dimensions are
+        flattened per sample). Never builds: callers build once every check passed.
+
+        ``features`` is the expected width when the model is not built yet and its first
+        layer has no input_dim (validation data must match the training data).
+        """
+        if not self.layers:
+            raise ValueError(f"{where}: the model has no layers; add Dense layers first.")
         x = numeric_array(where, "x", x, self.dtype)
         if x.ndim == 1:
             raise ValueError(f"{where}: x must be 2-D (samples, features), got shape {x.shape}; "
                              "use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample.")
         if x.ndim > 2:
             x = x.reshape(x.shape[0], -1)
-        if not self.built:
-            if self.layers and self.layers[0].input_dim not in (None, x.shape[1]):
-                pass  # reported below once built
-            self.build(self.layers[0].input_dim or x.shape[1] if self.layers else x.shape[1])
-        if x.shape[1] != self.input_dim:
+        expected = self.input_dim if self.input_dim is not None else features
+        if expected is not None and x.shape[1] != expected:
             raise ValueError(f"{where}: x has {x.shape[1]} features, but the model's first layer "
-                             f"expects {self.input_dim}.")
+                             f"expects {expected}.")
         return x
+
+    def _build_for(self, x):
+        """Build on first use from the data's width, after every argument passed its checks."""
+        if not self.built:
+            self.build(x.shape[1])
 
     def _targets(self, where, y, n):
         """(y dense (n, units) or empty, labels (n,) int64 or empty) for the loss."""
-        return _losses.prepare_targets(where, y, n, self._loss_code, int(self._net[0][-1]),
+        return _losses.prepare_targets(where, y, n, self._loss_code, self.layers[-1].units,
                                        self.dtype)
 
     def _weights(self, where, n, y, labels, sample_weight, class_weight):
@@ -266,18 +297,27 @@ class Sequential:
             weights *= _losses.class_weights(where, class_weight, y, labels, self._loss_code)
         return weights
 
-    def _data(self, where, x, y, sample_weight=None, class_weight=None):
-        x = self._inputs(where, x)
+    def _data(self, where, x, y, sample_weight=None, class_weight=None, features=None):
+        x = self._inputs(where, x, features)
         y_dense, labels = self._targets(where, y, x.shape[0])
         weights = self._weights(where, x.shape[0], y_dense, labels, sample_weight, class_weight)
         return (x, y_dense, labels, weights)
 
-    def _workspace(self, capacity):
-        """(acts, deltas) for ``capacity`` rows, allocated once per capacity."""
-        if capacity not in self._workspaces:
-            total = capacity * int(self._net[0].sum())
-            self._workspaces = {capacity: (np.empty(total, self.dtype), np.empty(total, self.dtype))}
-        return self._workspaces[capacity]
+    def _workspace(self, capacity, parts=1):
+        """(acts, deltas), each (parts, capacity * sum(sizes)), allocated once per shape."""
+        key = (capacity, parts)
+        if key not in self._workspaces:
+            shape = (parts, capacity * int(self._net[0].sum()))
+            self._workspaces = {key: (np.empty(shape, self.dtype), np.empty(shape, self.dtype))}
+        return self._workspaces[key]
+
+    def _train_buffers(self, batch_size):
+        """(params, grads, state, acts, deltas) for the fused epoch kernel."""
+        parts = kernels.N_PARTS
+        acts, deltas = self._workspace(-(-batch_size // parts), parts)
+        if getattr(self, "_grads", None) is None or self._grads.shape[1] != self.params.size:
+            self._grads = np.zeros((parts, self.params.size), dtype=self.dtype)
+        return (self.params, self._grads, self._state, acts, deltas)
 
     def _chunk_rows(self, n, batch_size=None):
         rows = batch_size or _MAX_CHUNK_ROWS
@@ -324,8 +364,8 @@ class Sequential:
         """
         where = "fit"
         if self.optimizer is None:
-            raise RuntimeError("fit: the model must be compiled before training; call "
-                               "model.compile(optimizer=..., loss=...) first.")
+            raise NotCompiledError("fit: the model must be compiled before training; call "
+                                   "model.compile(optimizer=..., loss=...) first.")
         batch_size = positive_int(where, "batch_size", batch_size)
         epochs = positive_int(where, "epochs", epochs, allow_zero=True)
         initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
@@ -333,6 +373,10 @@ class Sequential:
         if verbose not in (0, 1, 2, "auto"):
             raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
         verbose = 1 if verbose == "auto" else verbose
+        shuffle = boolean(where, "shuffle", shuffle)
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"fit: callbacks must be a list of Callback instances, got "
+                            f"{type(callbacks).__name__}.")
         callbacks = list(callbacks or [])
         for callback in callbacks:
             if not isinstance(callback, Callback):
@@ -348,16 +392,22 @@ class Sequential:
             validation = tuple(a[split:] if a.shape[0] else a for a in data)
             data = tuple(a[:split] if a.shape[0] else a for a in data)
         elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            if not isinstance(validation_data, (tuple, list)):
+                raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or "
+                                "(x_val, y_val, sample_weight_val), got "
+                                f"{type(validation_data).__name__}.")
+            if len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or "
-                                 "(x_val, y_val, sample_weight_val).")
+                                 "(x_val, y_val, sample_weight_val), got "
+                                 f"{len(validation_data)} items.")
             validation = self._data("fit (validation_data)", *validation_data[:2],
-                                    *validation_data[2:])
+                                    *validation_data[2:], features=data[0].shape[1])
         else:
             validation = None
+        self._build_for(data[0])
 
         history = History()
-        callbacks = [history] + callbacks
+        callbacks = callbacks + [history]  # last, as Keras: it sees what callbacks log
         for callback in callbacks:
             callback.set_model(self)
         self.stop_training = False
@@ -368,7 +418,9 @@ class Sequential:
             initial_epoch = max(initial_epoch, self._resume_epoch)
         self.history = history
         terminate_on_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks)
-        with threadpool_limits(limits=_blas_threads(batch_size), user_api="blas"):
+        # The epoch kernel splits each batch over Numba's threads; BLAS threads on top
+        # would oversubscribe the cores.
+        with threadpool_limits(limits=1, user_api="blas"):
             for epoch in range(initial_epoch, epochs):
                 for callback in callbacks:
                     callback.on_epoch_begin(epoch)
@@ -396,20 +448,19 @@ class Sequential:
         rates = self.optimizer.rates(n_batches, self.dtype)
         hyper = self.optimizer.hyper(self.dtype)
         saved_params, saved_state = self.params.copy(), self._state.copy()
-        acts, deltas = self._workspace(batch_size)
-        buffers = (self.params, np.zeros_like(self.params) if not hasattr(self, "_grads")
-                   or self._grads.size != self.params.size else self._grads,
-                   self._state, acts, deltas)
-        self._grads = buffers[1]
-        totals = np.zeros(codes.N_TOTALS)
-        per_call = n_batches if verbose != 1 else max(1, -(-n_batches // _PROGRESS_UPDATES))
+        buffers = self._train_buffers(batch_size)
+        chooser = self._choosers.setdefault(batch_size, KernelChooser())
+        part_totals = np.zeros((kernels.N_PARTS, codes.N_TOTALS))
+        per_call = max(1, -(-n_batches // _CHUNKS_PER_EPOCH))
         progress = EpochProgress(epoch, epochs, n, enabled=verbose == 1)
         start_time = time.perf_counter()
         for first in range(0, n_batches, per_call):
             last = min(first + per_call, n_batches)
             chunk = order[first * batch_size:min(last * batch_size, n)]
-            kernels.train_epoch(totals, self._net, buffers, data, chunk, batch_size,
-                                self._codes(), (self.optimizer.code, hyper, rates[first:last]))
+            chooser.run(chooser.pick(), last - first, part_totals, self._net, buffers, data,
+                        chunk, batch_size, self._codes(),
+                        (self.optimizer.code, hyper, rates[first:last]))
+            totals = part_totals.sum(axis=0)
             if totals[codes.T_DIVERGED]:
                 break
             progress.update(chunk.shape[0], self._epoch_logs(totals))
@@ -456,10 +507,12 @@ class Sequential:
             {"loss": float, "<metric>": float, ...}
         """
         if self.optimizer is None:
-            raise RuntimeError("evaluate: the model must be compiled first (it needs the loss).")
+            raise NotCompiledError("evaluate: the model must be compiled first (it needs the "
+                                   "loss); call model.compile(optimizer=..., loss=...).")
         if batch_size is not None:
             positive_int("evaluate", "batch_size", batch_size)
         data = self._data("evaluate", x, y, sample_weight)
+        self._build_for(data[0])
         logs = self._evaluate_data(data, batch_size)
         if verbose:
             print(self._format(logs))
@@ -469,7 +522,7 @@ class Sequential:
         capacity = self._chunk_rows(data[0].shape[0], batch_size)
         acts, _ = self._workspace(capacity)
         totals = np.zeros(codes.N_TOTALS)
-        kernels.evaluate(totals, self._net, self.params, acts, data, self._codes(), capacity)
+        kernels.evaluate(totals, self._net, self.params, acts[0], data, self._codes(), capacity)
         logs = self._epoch_logs(totals)
         logs["loss"] += self._penalty()
         return logs
@@ -484,6 +537,7 @@ class Sequential:
         if batch_size is not None:
             positive_int("predict", "batch_size", batch_size)
         x = self._inputs("predict", x)
+        self._build_for(x)
         out = np.empty((x.shape[0], int(self._net[0][-1])), dtype=self.dtype)
         capacity = self._chunk_rows(x.shape[0], batch_size)
         acts = np.empty(capacity * int(self._net[0].sum()), self.dtype)

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from . import schedules
-from ._validation import choice, non_negative_float
+from ._validation import boolean, choice, non_negative_float
 from .kernels import codes
 from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM, H_RHO,
                                  H_WEIGHT_DECAY, N_HYPER)
@@ -89,7 +89,7 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(learning_rate, weight_decay)
         self.momentum = non_negative_float("SGD", "momentum", momentum, upper=1.0)
-        self.nesterov = bool(nesterov)
+        self.nesterov = boolean("SGD", "nesterov", nesterov)
 
     @property
     def code(self):

@@ -9,7 +9,7 @@ class EpochProgress:
         self.bar = None
         if enabled:
             self.bar = tqdm(total=total, desc=f"Epoch {epoch + 1}/{epochs}", unit="sample",
-                            unit_scale=True, leave=True, dynamic_ncols=True)
+                            leave=True, dynamic_ncols=True)
 
     def update(self, samples, logs):
         if self.bar is not None:

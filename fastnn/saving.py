@@ -13,8 +13,7 @@ then ``os.replace``; a crash mid-save leaves the previous file intact.
 import hashlib
 import json
 import os
-import tempfile
-import zipfile
+import secrets
 
 import numpy as np
 
@@ -34,7 +33,7 @@ def _config(model):
     return {
         "format_version": FORMAT_VERSION,
         "dtype": model.dtype.name,
-        "seed": model.seed,
+        "seed": None if model.seed is None else int(model.seed),
         "input_dim": model.input_dim,
         "layers": [layer.get_config() for layer in model.layers],
         "compile": None if model.optimizer is None else {
@@ -59,8 +58,12 @@ def save_model(model, path):
         "checksum": np.frombuffer(_digest(config_bytes, model.params, state).encode(),
                                   dtype=np.uint8),
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
+    directory, name = os.path.split(os.path.abspath(path))
+    # Not tempfile.mkstemp: its 0600 mode would leave the saved model unreadable to
+    # others; os.open with 0666 applies the umask as an ordinary open() does.
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
@@ -71,6 +74,21 @@ def save_model(model, path):
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def read_model_file(path):
@@ -78,25 +96,38 @@ def read_model_file(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_model: no such file: {path!r}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"config", "params", "state", "checksum"} - set(archive.files)
-            if missing:
-                raise ValueError(f"missing entries {sorted(missing)}")
-            config_bytes = archive["config"].tobytes()
-            params, state = archive["params"], archive["state"]
-            checksum = archive["checksum"].tobytes().decode()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError,
-            UnicodeDecodeError) as error:
-        raise ValueError(f"load_model: {path!r} is not a readable fastnn model file "
-                         f"(truncated or corrupted?): {error}") from None
+    # Opening is outside the try: a directory or a permission problem is an OSError
+    # about the path, not a damaged file.
+    with open(path, "rb") as file:
+        try:
+            with np.load(file, allow_pickle=False) as archive:
+                missing = {"config", "params", "state", "checksum"} - set(archive.files)
+                if missing:
+                    raise ValueError(f"missing entries {sorted(missing)}")
+                config_bytes = archive["config"].tobytes()
+                params, state = archive["params"], archive["state"]
+                checksum = archive["checksum"].tobytes().decode()
+        except Exception as error:  # zipfile, zlib, struct, npy-header errors alike
+            raise ValueError(f"load_model: {path!r} is not a readable fastnn model file "
+                             f"(truncated or corrupted?): {type(error).__name__}: "
+                             f"{error}") from None
     if _digest(config_bytes, params, state) != checksum:
         raise ValueError(f"load_model: {path!r} failed its checksum: the file is corrupted.")
-    config = json.loads(config_bytes)
-    version = config.get("format_version")
+    try:
+        config = json.loads(config_bytes)
+        version = config.get("format_version")
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"load_model: {path!r} holds an unreadable config: {error}") from None
     if version != FORMAT_VERSION:
         raise ValueError(f"load_model: {path!r} has format version {version}; this fastnn "
                          f"reads version {FORMAT_VERSION}.")
+    # The checksum covers the bytes, not the .npy headers: check dtype and shapes too.
+    if (params.dtype.name != config.get("dtype") or params.ndim != 1
+            or state.dtype != params.dtype or state.shape not in ((2, params.size),
+                                                                  (0, params.size))):
+        raise ValueError(f"load_model: {path!r} is corrupted: params {params.dtype} "
+                         f"{params.shape} and state {state.dtype} {state.shape} do not match "
+                         f"its config (dtype {config.get('dtype')!r}).")
     return config, params, state
 
 
@@ -125,6 +156,9 @@ def load_model(path):
     model = Sequential([Dense.from_config(c) for c in config["layers"]], dtype=config["dtype"],
                        seed=config["seed"])
     model.build(config["input_dim"])
+    if params.size != model.params.size:
+        raise ValueError(f"load_model: {path!r} is corrupted: it holds {params.size} "
+                         f"parameters, but its architecture needs {model.params.size}.")
     compiled = config["compile"]
     if compiled is not None:
         model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
@@ -137,12 +171,22 @@ def load_model(path):
 def restore_into(model, path):
     """Load training state saved from a model of the same architecture into ``model``."""
     config, params, state = read_model_file(path)
-    if params.shape != model.params.shape or config["dtype"] != model.dtype.name:
+    saved = (config["input_dim"], [(c["units"], c["use_bias"]) for c in config["layers"]])
+    mine = (model.input_dim, [(layer.units, layer.use_bias) for layer in model.layers])
+    if (params.shape != model.params.shape or config["dtype"] != model.dtype.name
+            or saved != mine):
         raise ValueError(f"restore: {path!r} holds a different model ({params.size} "
-                         f"{config['dtype']} parameters; this model has {model.params.size} "
-                         f"{model.dtype.name}).")
+                         f"{config['dtype']} parameters, input_dim and (units, use_bias) "
+                         f"{saved}; this model has {model.params.size} {model.dtype.name}, "
+                         f"{mine}).")
     if config["compile"] is not None and model.optimizer is not None:
-        model.optimizer.iterations = int(config["compile"]["optimizer"]["iterations"])
+        saved = config["compile"]["optimizer"]
+        model.optimizer.iterations = int(saved["iterations"])
+        # A float learning rate changed by a callback (ReduceLROnPlateau) is training
+        # state too, as in Keras; schedules are configuration and stay the model's own.
+        rate = saved["config"].get("learning_rate")
+        if isinstance(rate, float) and isinstance(model.optimizer.learning_rate, float):
+            model.optimizer.learning_rate = rate
     _adopt(model, config, params, state)
 
 

@@ -60,16 +60,16 @@ def _sample_loss(p, y, labels, sample, loss):
 
 
 @kernel
-def output_delta(d, out, y, labels, weights, order, loss, activation):
-    """Loss of one mini-batch and its delta at the output pre-activation.
+def output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows):
+    """Loss of (part of) a mini-batch and its delta at the output pre-activation.
 
     d, out: (n, units), out = y_hat; row i is sample ``order[i]`` of
     y (N, units) or labels (N,) (sparse losses) and weights (N,).
-    d is overwritten with dJ/dz for J = sum_i w_i L_i / n (Keras's batch mean; sse
-    is the seeds' total E, without 1/n); returns sum_i w_i L_i.
+    d is overwritten with dJ/dz for J = sum_i w_i L_i / batch_rows (Keras's batch
+    mean; sse is the seeds' total E, without the division); returns sum_i w_i L_i.
     """
     n, units = out.shape
-    scale = 1.0 if loss == SSE else 1.0 / n
+    scale = 1.0 if loss == SSE else 1.0 / batch_rows
     sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
     one = out.dtype.type(1)
     eps = out.dtype.type(PROB_EPSILON)

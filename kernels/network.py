@@ -7,16 +7,29 @@ The network is data, not code, so one compilation serves every depth and width:
   grads   = same layout as params; state = (2, P) optimizer slots
   acts, deltas = workspace (capacity * sum(sizes),): layer l's rows for a batch
              of n samples are the first n * sizes[l] values of its block.
+
+Training splits every mini-batch into N_PARTS row blocks, each with its own
+workspace and gradient buffer (grads, acts, deltas carry a leading N_PARTS axis),
+then sums the parts' gradients inside the update. ``train_epoch_parallel`` runs the
+parts on Numba's threads (``prange``), ``train_epoch`` one after the other: the same
+arithmetic in the same order, so both give bitwise identical results. Measured on
+2 cores: splitting the batch beat OpenBLAS's own threading at every batch size,
+since OpenBLAS does not split the small products of a 32-row batch at all.
 """
 import math
+import types
 
 import numpy as np
-from ._jit import kernel
+from numba import prange
 
+from ._jit import kernel
 from .codes import T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import dense_backward, dense_forward
 from .losses import accumulate_metrics, batch_loss, output_delta
 from .optimizers import apply_update
+
+N_PARTS = 2
+_ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 
 
 @kernel
@@ -57,10 +70,11 @@ def forward(acts, params, net, x, capacity):
 
 
 @kernel
-def backward(grads, deltas, params, acts, net, rows, capacity):
+def backward(grads, deltas, params, acts, net, rows, capacity, with_penalty):
     """Fill grads from the output delta (already in ``deltas``) down to layer 0.
 
-    Adds the L2 penalty's gradient 2*l2*W; returns the penalty sum_l l2*|W|^2.
+    With ``with_penalty``, adds the L2 penalty's gradient 2*l2*W and returns the
+    penalty sum_l l2*|W|^2 (else 0).
     """
     sizes, activations, has_bias, l2 = net
     penalty = 0.0
@@ -74,7 +88,7 @@ def backward(grads, deltas, params, acts, net, rows, capacity):
             dense_backward(dx, dw, db, dout, x, w, activations[layer - 1])
         else:
             dense_backward(dout[:0, :0], dw, db, dout, x, w, 0)
-        if l2[layer] != 0:
+        if with_penalty and l2[layer] != 0:
             penalty += _l2_penalty(dw, w, l2[layer])
     return penalty
 
@@ -101,12 +115,14 @@ def gather_rows(out, x, order):
 
 
 @kernel
-def loss_and_gradients(grads, net, params, acts, deltas, data, order, loss):
-    """Forward and backward pass of the mini-batch ``order`` (n <= workspace rows).
+def loss_and_gradients(grads, net, params, acts, deltas, data, order, loss, batch_rows,
+                       with_penalty):
+    """Forward and backward pass of the rows ``order`` of a mini-batch of ``batch_rows``.
 
-    grads (P,) is overwritten with dJ/dparams, J = sum_i w_i L_i / n + L2 penalty
-    (sse: no 1/n); returns (sum_i w_i L_i + n * penalty, output view (n, units)).
-    The mini-batch's input rows are gathered into the workspace's first block.
+    grads (P,) is overwritten with this part's share of dJ/dparams,
+    J = sum_i w_i L_i / batch_rows (sse: no division) + L2 penalty (only when
+    ``with_penalty``); returns (sum_i w_i L_i + batch_rows * penalty, output view).
+    The rows' inputs are gathered into the workspace's first block.
     """
     x, y, labels, weights = data
     sizes, activations, _, _ = net
@@ -118,39 +134,87 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, loss):
     out = forward(acts, params, net, xb, capacity)
     d_out = layer_rows(deltas, sizes, n_layers, rows, capacity)
     total = output_delta(d_out, out, y, labels, weights, order, loss,
-                         activations[n_layers - 1])
-    penalty = backward(grads, deltas, params, acts, net, rows, capacity)
-    return total + penalty * rows, out
+                         activations[n_layers - 1], batch_rows)
+    penalty = backward(grads, deltas, params, acts, net, rows, capacity, with_penalty)
+    return total + penalty * batch_rows, out
 
 
-@kernel
-def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer):
+def _train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer):
     """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
 
-    totals (N_TOTALS,) float64, accumulated; net/buffers: see module docstring
-    (workspace capacity >= batch_size rows); data = (x (N, inputs),
-    y (N, units) or empty, labels (N,) int64 or empty, weights (N,));
-    codes = (loss, accuracy, errors flag);
+    totals (N_PARTS, N_TOTALS) float64, accumulated per part (the caller sums);
+    buffers = (params (P,), grads (N_PARTS, P), state (2, P),
+    acts (N_PARTS, C), deltas (N_PARTS, C)) with C >= ceil(batch_size / N_PARTS)
+    * sum(sizes); data = (x (N, inputs), y (N, units) or empty, labels (N,) int64
+    or empty, weights (N,)); codes = (loss, accuracy, errors flag);
     optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
-    Stops early, setting totals[T_DIVERGED], when a batch loss is not finite.
+    Parallel axes: the batch's row blocks, then blocks of the flat parameters.
+    Stops early, setting totals[0, T_DIVERGED], when a batch loss is not finite.
     """
     params, grads, state, acts, deltas = buffers
     x, y, labels, weights = data
     loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
     n = order.shape[0]
+    n_params = params.shape[0]
+    chunk = -(-n_params // (N_PARTS * _ALIGN)) * _ALIGN
     for batch, start in enumerate(range(0, n, batch_size)):
-        rows_order = order[start:min(start + batch_size, n)]
-        batch_total, out = loss_and_gradients(grads, net, params, acts, deltas, data,
-                                              rows_order, loss)
-        accumulate_metrics(totals, out, y, labels, weights, rows_order, accuracy, errors)
-        totals[T_LOSS] += batch_total
-        if not math.isfinite(batch_total):
-            totals[T_DIVERGED] = 1.0
+        stop = min(start + batch_size, n)
+        rows = stop - start
+        part_rows = -(-rows // N_PARTS)
+        for part in prange(N_PARTS):
+            first = min(start + part * part_rows, stop)
+            last = min(first + part_rows, stop)
+            part_order = order[first:last]
+            grad = grads[part]
+            if last > first:
+                total, out = loss_and_gradients(grad, net, params, acts[part], deltas[part],
+                                                data, part_order, loss, rows, part == 0)
+                accumulate_metrics(totals[part], out, y, labels, weights, part_order, accuracy,
+                                   errors)
+                totals[part, T_LOSS] += total
+            else:
+                grad[:] = 0
+        # Losses are >= 0, so the running sums turn non-finite exactly when a batch does.
+        running_loss = 0.0
+        for part in range(N_PARTS):
+            running_loss += totals[part, T_LOSS]
+        if not math.isfinite(running_loss):
+            totals[0, T_DIVERGED] = 1.0
             return
-        apply_update(params, grads, state, optimizer_code, hyper, rates[batch, 0],
-                     rates[batch, 1])
-        totals[T_BATCHES] += 1
+        lr, step_size = rates[batch, 0], rates[batch, 1]
+        for block in prange(N_PARTS):
+            a = min(block * chunk, n_params)
+            b = min(a + chunk, n_params)
+            g = grads[0, a:b]
+            for other in range(1, N_PARTS):
+                _add_into(g, grads[other, a:b])
+            apply_update(params[a:b], g, state[0, a:b], state[1, a:b], optimizer_code, hyper,
+                         lr, step_size)
+        totals[0, T_BATCHES] += 1
+
+
+@kernel
+def _add_into(out, values):
+    """out += values, elementwise (1-D)."""
+    for i in range(out.shape[0]):
+        out[i] += values[i]
+
+
+def _copy_function(function, suffix):
+    """A twin of ``function`` under another name: Numba's on-disk cache keys on the
+    function's name and ignores jit flags, so a serial and a parallel dispatcher of
+    one Python function would overwrite each other's cache entries."""
+    twin = types.FunctionType(function.__code__.replace(co_name=function.__name__ + suffix),
+                              function.__globals__, function.__name__ + suffix,
+                              function.__defaults__, function.__closure__)
+    twin.__qualname__ = function.__qualname__ + suffix
+    twin.__doc__ = function.__doc__
+    return twin
+
+
+train_epoch = kernel(_copy_function(_train_epoch, ""))
+train_epoch_parallel = kernel(parallel=True)(_copy_function(_train_epoch, "_parallel"))
 
 
 @kernel

@@ -7,40 +7,53 @@ Slots decaying toward zero are flushed below the dtype's smallest normal number:
 weights fed by always-zero inputs would otherwise drive them into denormals,
 which cost ~100x per operation on x86 (Adam's batch-32 epoch: 1.8 s -> 0.7 s).
 """
+import math
+
 import numpy as np
-from ._jit import kernel
+from ._jit import FASTMATH, kernel
 
 from .codes import ADAM, RMSPROP, SGD, SGD_NESTEROV
 
 
 @kernel(inline="always")
 def _flush(value, tiny):
-    return value if abs(value) >= tiny else value * 0
+    return value if abs(value) >= tiny else tiny * 0
 
 
-@kernel
+# Each rule is a straight loop per case, with no branch inside, so LLVM vectorizes
+# it; ``fastmath`` (without nnan/ninf) lets it fuse multiply-adds.
+@kernel(fastmath=FASTMATH)
+def _decay(w, factor):
+    """w *= factor (decoupled weight decay)."""
+    for i in range(w.shape[0]):
+        w[i] *= factor
+
+
+@kernel(fastmath=FASTMATH)
 def sgd_update(w, g, velocity, lr, momentum, weight_decay, nesterov):
     """Keras 3 SGD: v = mu*v - lr*g; w += v (or w += mu*v - lr*g with Nesterov).
 
     Weight decay is decoupled, as Keras 3: w -= lr * weight_decay * w first.
     """
     tiny = np.finfo(w.dtype).tiny
-    decay = lr * weight_decay
-    for i in range(w.shape[0]):
-        if weight_decay != 0:
-            w[i] -= decay * w[i]
-        if momentum == 0:
+    if weight_decay != 0:
+        _decay(w, 1 - lr * weight_decay)
+    if momentum == 0:
+        for i in range(w.shape[0]):
             w[i] -= lr * g[i]
-        else:
+    elif nesterov:
+        for i in range(w.shape[0]):
             v = _flush(momentum * velocity[i] - lr * g[i], tiny)
             velocity[i] = v
-            if nesterov:
-                w[i] += momentum * v - lr * g[i]
-            else:
-                w[i] += v
+            w[i] += momentum * v - lr * g[i]
+    else:
+        for i in range(w.shape[0]):
+            v = _flush(momentum * velocity[i] - lr * g[i], tiny)
+            velocity[i] = v
+            w[i] += v
 
 
-@kernel
+@kernel(fastmath=FASTMATH)
 def adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
     """Keras 3 Adam (epsilon outside the root, bias correction folded into the step):
 
@@ -49,37 +62,38 @@ def adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay
     """
     tiny = np.finfo(w.dtype).tiny
     one = w.dtype.type(1)
-    decay = lr * weight_decay
+    if weight_decay != 0:
+        _decay(w, 1 - lr * weight_decay)
     for i in range(w.shape[0]):
-        if weight_decay != 0:
-            w[i] -= decay * w[i]
         gi = g[i]
         mi = _flush(beta_1 * m[i] + (one - beta_1) * gi, tiny)
         vi = _flush(beta_2 * v[i] + (one - beta_2) * gi * gi, tiny)
         m[i] = mi
         v[i] = vi
-        w[i] -= step_size * mi / (np.sqrt(vi) + epsilon)
+        w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
 
 
-@kernel
+@kernel(fastmath=FASTMATH)
 def rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay):
     """Keras 3 RMSprop (uncentered): ms = rho*ms + (1-rho)*g^2;
     step = lr * g / sqrt(ms + eps); with momentum: v = mu*v + step, w -= v;
     else w -= step. Decoupled weight decay first."""
     tiny = np.finfo(w.dtype).tiny
     one = w.dtype.type(1)
-    decay = lr * weight_decay
-    for i in range(w.shape[0]):
-        if weight_decay != 0:
-            w[i] -= decay * w[i]
-        gi = g[i]
-        s = _flush(rho * ms[i] + (one - rho) * gi * gi, tiny)
-        ms[i] = s
-        step = lr * gi / np.sqrt(s + epsilon)
-        if momentum == 0:
-            w[i] -= step
-        else:
-            vi = _flush(momentum * velocity[i] + step, tiny)
+    if weight_decay != 0:
+        _decay(w, 1 - lr * weight_decay)
+    if momentum == 0:
+        for i in range(w.shape[0]):
+            gi = g[i]
+            s = _flush(rho * ms[i] + (one - rho) * gi * gi, tiny)
+            ms[i] = s
+            w[i] -= lr * gi / math.sqrt(s + epsilon)
+    else:
+        for i in range(w.shape[0]):
+            gi = g[i]
+            s = _flush(rho * ms[i] + (one - rho) * gi * gi, tiny)
+            ms[i] = s
+            vi = _flush(momentum * velocity[i] + lr * gi / math.sqrt(s + epsilon), tiny)
             velocity[i] = vi
             w[i] -= vi
 
@@ -90,17 +104,18 @@ N_HYPER = 6
 
 
 @kernel
-def apply_update(w, g, state, optimizer, hyper, lr, step_size):
-    """Dispatch one update of the flat buffers on the optimizer code.
+def apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
+    """Dispatch one update of (a block of) the flat buffers on the optimizer code.
 
-    hyper: (N_HYPER,) model dtype; state: (2, P); lr, step_size: model dtype.
+    w, g, slot_0, slot_1: (P,); hyper: (N_HYPER,) model dtype; lr, step_size:
+    model dtype scalars. Slots: SGD velocity; Adam m, v; RMSprop mean square, velocity.
     """
     decay = hyper[H_WEIGHT_DECAY]
     if optimizer == SGD or optimizer == SGD_NESTEROV:
-        sgd_update(w, g, state[0], lr, hyper[H_MOMENTUM], decay, optimizer == SGD_NESTEROV)
+        sgd_update(w, g, slot_0, lr, hyper[H_MOMENTUM], decay, optimizer == SGD_NESTEROV)
     elif optimizer == ADAM:
-        adam_update(w, g, state[0], state[1], step_size, hyper[H_BETA_1], hyper[H_BETA_2],
+        adam_update(w, g, slot_0, slot_1, step_size, hyper[H_BETA_1], hyper[H_BETA_2],
                     hyper[H_EPSILON], lr, decay)
     elif optimizer == RMSPROP:
-        rmsprop_update(w, g, state[0], state[1], lr, hyper[H_RHO], hyper[H_MOMENTUM],
+        rmsprop_update(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_MOMENTUM],
                        hyper[H_EPSILON], decay)

@@ -15,6 +15,10 @@ from ..codes import LEAKY_RELU_SLOPE, SOFTMAX
 from .activations import activate, derivative, softmax_backward_rows, softmax_rows
 from .launch import TILE, line_grid, tile_grid
 
+# Tiles read down a column get one spare column, so a warp's reads fall in distinct
+# shared-memory banks. A module constant: shared-array shapes must be compile-time.
+PADDED = TILE + 1
+
 
 @cuda.jit
 def forward_tiles(out, x, w, b, activation):
@@ -24,7 +28,7 @@ def forward_tiles(out, x, w, b, activation):
     empty. Reduction over inputs; parallel over out's elements.
     """
     xs = cuda.shared.array((TILE, TILE), dtype=x.dtype)      # xs[r, k] = x[row0+r, k0+k]
-    ws = cuda.shared.array((TILE, TILE + 1), dtype=x.dtype)  # ws[c, k] = w[col0+c, k0+k]
+    ws = cuda.shared.array((TILE, PADDED), dtype=x.dtype)  # ws[c, k] = w[col0+c, k0+k]
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     row0 = cuda.blockIdx.y * TILE
@@ -58,7 +62,7 @@ def weight_grad_tiles(dw, dout, x):
 
     Reduction over the batch rows; parallel over dw's elements.
     """
-    ds = cuda.shared.array((TILE, TILE + 1), dtype=dw.dtype)  # ds[r, u] = dout[n0+r, u0+u]
+    ds = cuda.shared.array((TILE, PADDED), dtype=dw.dtype)  # ds[r, u] = dout[n0+r, u0+u]
     xs = cuda.shared.array((TILE, TILE), dtype=dw.dtype)      # xs[r, k] = x[n0+r, k0+k]
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y

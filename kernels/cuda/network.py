@@ -66,7 +66,7 @@ def l2_kernel(dw, penalties, w, strength, layer):
         cuda.syncthreads()
         step //= 2
     if t == 0:
-        penalties[layer] = strength * partial[0]
+        penalties[layer] = partial[0]
 
 
 @cuda.jit

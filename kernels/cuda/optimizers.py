@@ -29,8 +29,9 @@ def _tiny(w):
 
 
 @cuda.jit(device=True)
-def _flush(value, tiny):
-    return value if abs(value) >= tiny else value * 0
+def _flush(value, tiny, zero):
+    """value, or zero when it has decayed below the smallest normal number."""
+    return value if abs(value) >= tiny else zero
 
 
 @cuda.jit
@@ -45,27 +46,28 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     SGD: v = mu*v - lr*g; w += v (Nesterov: w += mu*v - lr*g); no momentum: w -= lr*g.
     Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= step_size*m/(sqrt(v)+eps).
     RMSprop: ms = rho*ms + (1-rho)*g^2; step = lr*g/sqrt(ms+eps); w -= step (or
-    v = mu*v + step; w -= v). Weight decay first: w -= lr*weight_decay*w.
+    v = mu*v + step; w -= v). Weight decay first: w *= 1 - lr*weight_decay.
     """
     if totals[T_DIVERGED] != 0:
         return
     lr = rates[batch, 0]
     step_size = rates[batch, 1]
     tiny = _tiny(w)
+    zero = w.dtype.type(0)
     one = w.dtype.type(1)
     weight_decay = hyper[H_WEIGHT_DECAY]
-    decay = lr * weight_decay
+    factor = one - lr * weight_decay
     momentum = hyper[H_MOMENTUM]
     epsilon = hyper[H_EPSILON]
     for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
         if weight_decay != 0:
-            w[i] -= decay * w[i]
+            w[i] *= factor
         gi = g[i]
         if optimizer == SGD or optimizer == SGD_NESTEROV:
             if momentum == 0:
                 w[i] -= lr * gi
             else:
-                v = _flush(momentum * state[0, i] - lr * gi, tiny)
+                v = _flush(momentum * state[0, i] - lr * gi, tiny, zero)
                 state[0, i] = v
                 if optimizer == SGD_NESTEROV:
                     w[i] += momentum * v - lr * gi
@@ -74,20 +76,20 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
         elif optimizer == ADAM:
             beta_1 = hyper[H_BETA_1]
             beta_2 = hyper[H_BETA_2]
-            mi = _flush(beta_1 * state[0, i] + (one - beta_1) * gi, tiny)
-            vi = _flush(beta_2 * state[1, i] + (one - beta_2) * gi * gi, tiny)
+            mi = _flush(beta_1 * state[0, i] + (one - beta_1) * gi, tiny, zero)
+            vi = _flush(beta_2 * state[1, i] + (one - beta_2) * gi * gi, tiny, zero)
             state[0, i] = mi
             state[1, i] = vi
             w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
         elif optimizer == RMSPROP:
             rho = hyper[H_RHO]
-            s = _flush(rho * state[0, i] + (one - rho) * gi * gi, tiny)
+            s = _flush(rho * state[0, i] + (one - rho) * gi * gi, tiny, zero)
             state[0, i] = s
             step = lr * gi / math.sqrt(s + epsilon)
             if momentum == 0:
                 w[i] -= step
             else:
-                vi = _flush(momentum * state[1, i] + step, tiny)
+                vi = _flush(momentum * state[1, i] + step, tiny, zero)
                 state[1, i] = vi
                 w[i] -= vi
 

@@ -1,0 +1,7 @@
+"""``python -m fastnn``: the ``fastnn`` command line (see :mod:`fastnn.cli`)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
