@@ -3,6 +3,9 @@
 The import itself lives in ``fastnn.kernels.cuda._backend`` (kernels never import
 fastnn); this module adds the checks the API runs before it touches a device.
 """
+import contextlib
+import warnings
+
 from numba import config
 
 try:
@@ -73,3 +76,19 @@ def require_cuda(where):
             "the CUDA simulator is off; install the 'cuda' extra on a machine with an "
             "NVIDIA GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 to run on the simulator")
     return cuda
+
+
+@contextlib.contextmanager
+def quiet_occupancy_warnings():
+    """Silence Numba's "Grid size N will likely result in GPU under-utilization"
+    warning inside the block: small batches launch small grids by design, and the
+    warning would otherwise print from every new launch shape of a fit.
+
+    Examples
+    --------
+    >>> with quiet_occupancy_warnings():  # doctest: +SKIP
+    ...     network.train_epoch(...)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU")
+        yield

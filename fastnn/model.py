@@ -7,12 +7,11 @@ from threadpoolctl import threadpool_limits
 
 from . import losses as _losses
 from . import optimizers as _optimizers
-from ._scheduler import KernelChooser
 from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_negative_float,
                           numeric_array, positive_int)
 from .callbacks import Callback, History, TerminateOnNaN
+from .engines import CpuEngine, CudaEngine
 from .kernels import codes
-from .kernels import network as kernels
 from .layers import Dense
 from .progress import EpochProgress
 from .registries import LOSSES, METRICS, accuracy_code
@@ -22,11 +21,6 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 # small enough that the activations of a wide network stay within ~64 MB.
 _MAX_CHUNK_ROWS = 4096
 _MAX_CHUNK_VALUES = 1 << 24
-# Kernel calls per epoch: the progress bar updates and the serial/parallel choice is
-# revisited between calls (each call costs ~20 us of Python).
-_CHUNKS_PER_EPOCH = 40
-
-
 
 
 class Sequential:
@@ -67,8 +61,7 @@ class Sequential:
         self.epochs_completed = 0
         self._rng = np.random.default_rng(seed)
         self._state = None
-        self._workspaces = {}
-        self._choosers = {}
+        self._engine = CpuEngine(self)
         self._resume_epoch = None
         for layer in layers or []:
             self.add(layer)
@@ -236,9 +229,8 @@ class Sequential:
                             f"{type(metrics).__name__} {metrics!r}.")
         metric_names = [choice("compile", "metric", m, METRICS) for m in metrics]
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
-        if device == "cuda":
-            from ._cuda import require_cuda
-            require_cuda("compile(device='cuda')")
+        engine = CudaEngine(self) if device == "cuda" else CpuEngine(self)
+        self._engine = engine
         self.optimizer, self.loss, self._loss_code = optimizer, loss.lower(), loss_code
         self.metrics, self.device = metric_names, device
         if self.built:
@@ -302,22 +294,6 @@ class Sequential:
         y_dense, labels = self._targets(where, y, x.shape[0])
         weights = self._weights(where, x.shape[0], y_dense, labels, sample_weight, class_weight)
         return (x, y_dense, labels, weights)
-
-    def _workspace(self, capacity, parts=1):
-        """(acts, deltas), each (parts, capacity * sum(sizes)), allocated once per shape."""
-        key = (capacity, parts)
-        if key not in self._workspaces:
-            shape = (parts, capacity * int(self._net[0].sum()))
-            self._workspaces = {key: (np.empty(shape, self.dtype), np.empty(shape, self.dtype))}
-        return self._workspaces[key]
-
-    def _train_buffers(self, batch_size):
-        """(params, grads, state, acts, deltas) for the fused epoch kernel."""
-        parts = kernels.N_PARTS
-        acts, deltas = self._workspace(-(-batch_size // parts), parts)
-        if getattr(self, "_grads", None) is None or self._grads.shape[1] != self.params.size:
-            self._grads = np.zeros((parts, self.params.size), dtype=self.dtype)
-        return (self.params, self._grads, self._state, acts, deltas)
 
     def _chunk_rows(self, n, batch_size=None):
         rows = batch_size or _MAX_CHUNK_ROWS
@@ -420,6 +396,7 @@ class Sequential:
         terminate_on_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks)
         # The epoch kernel splits each batch over Numba's threads; BLAS threads on top
         # would oversubscribe the cores.
+        self._engine.begin_fit(data, validation, batch_size)
         with threadpool_limits(limits=1, user_api="blas"):
             for epoch in range(initial_epoch, epochs):
                 for callback in callbacks:
@@ -436,6 +413,7 @@ class Sequential:
                     print(f"Epoch {epoch + 1}/{epochs} - " + self._format(logs))
                 if self.stop_training:
                     break
+        self._engine.end_fit()
         for callback in callbacks:
             callback.on_train_end()
         return history
@@ -448,22 +426,11 @@ class Sequential:
         rates = self.optimizer.rates(n_batches, self.dtype)
         hyper = self.optimizer.hyper(self.dtype)
         saved_params, saved_state = self.params.copy(), self._state.copy()
-        buffers = self._train_buffers(batch_size)
-        chooser = self._choosers.setdefault(batch_size, KernelChooser())
-        part_totals = np.zeros((kernels.N_PARTS, codes.N_TOTALS))
-        per_call = max(1, -(-n_batches // _CHUNKS_PER_EPOCH))
         progress = EpochProgress(epoch, epochs, n, enabled=verbose == 1)
         start_time = time.perf_counter()
-        for first in range(0, n_batches, per_call):
-            last = min(first + per_call, n_batches)
-            chunk = order[first * batch_size:min(last * batch_size, n)]
-            chooser.run(chooser.pick(), last - first, part_totals, self._net, buffers, data,
-                        chunk, batch_size, self._codes(),
-                        (self.optimizer.code, hyper, rates[first:last]))
-            totals = part_totals.sum(axis=0)
-            if totals[codes.T_DIVERGED]:
-                break
-            progress.update(chunk.shape[0], self._epoch_logs(totals))
+        totals = self._engine.train_epoch(
+            data, order, batch_size, hyper, rates,
+            lambda samples, totals: progress.update(samples, self._epoch_logs(totals)))
         done = int(totals[codes.T_BATCHES])
         diverged = totals[codes.T_DIVERGED] or not np.isfinite(self.params).all()
         if diverged:
@@ -519,10 +486,7 @@ class Sequential:
         return logs
 
     def _evaluate_data(self, data, batch_size):
-        capacity = self._chunk_rows(data[0].shape[0], batch_size)
-        acts, _ = self._workspace(capacity)
-        totals = np.zeros(codes.N_TOTALS)
-        kernels.evaluate(totals, self._net, self.params, acts[0], data, self._codes(), capacity)
+        totals = self._engine.evaluate(data, self._chunk_rows(data[0].shape[0], batch_size))
         logs = self._epoch_logs(totals)
         logs["loss"] += self._penalty()
         return logs
@@ -538,11 +502,7 @@ class Sequential:
             positive_int("predict", "batch_size", batch_size)
         x = self._inputs("predict", x)
         self._build_for(x)
-        out = np.empty((x.shape[0], int(self._net[0][-1])), dtype=self.dtype)
-        capacity = self._chunk_rows(x.shape[0], batch_size)
-        acts = np.empty(capacity * int(self._net[0].sum()), self.dtype)
-        kernels.predict(out, self._net, self.params, acts, x, capacity)
-        return out
+        return self._engine.predict(x, self._chunk_rows(x.shape[0], batch_size))
 
     # ------------------------------------------------------------------ summary
     def summary(self, print_fn=print):

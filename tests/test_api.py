@@ -350,3 +350,13 @@ def test_rmsprop_and_names_pick_keras_defaults():
     assert model.optimizer.learning_rate == 0.01 and model.optimizer.momentum == 0
     model.compile(optimizer="adam", loss="mse")
     assert model.optimizer.epsilon == 1e-7 and model.optimizer.beta_2 == 0.999
+
+
+def test_cuda_device_without_a_gpu_says_so():
+    from fastnn import _cuda
+    if _cuda.is_available():
+        pytest.skip("a CUDA GPU or the simulator is available here")
+    model = Sequential([Dense(2, input_dim=2)])
+    with pytest.raises(RuntimeError, match=r"compile\(device='cuda'\): no CUDA GPU"):
+        model.compile(optimizer="sgd", loss="mse", device="cuda")
+    assert model.optimizer is None and model.device == "cpu"  # nothing changed

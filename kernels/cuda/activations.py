@@ -77,7 +77,7 @@ def softmax_backward_row(d, a, i):
         d[i, j] = a[i, j] * (d[i, j] - dot)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def softmax_rows(z):
     """Softmax of every row of z (n, units), in place; one thread per row."""
     i = cuda.grid(1)
@@ -85,7 +85,7 @@ def softmax_rows(z):
         softmax_row(z, i)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def softmax_backward_rows(d, a):
     """d = softmax JVP of d at the saved output a, in place. d, a: (n, units);
     one thread per row."""

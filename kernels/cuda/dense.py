@@ -20,7 +20,7 @@ from .launch import TILE, line_grid, tile_grid
 PADDED = TILE + 1
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def forward_tiles(out, x, w, b, activation):
     """out = f(x @ W.T + b); for softmax only x @ W.T + b (``softmax_rows`` follows).
 
@@ -56,7 +56,7 @@ def forward_tiles(out, x, w, b, activation):
                                  out.dtype.type(LEAKY_RELU_SLOPE))
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def weight_grad_tiles(dw, dout, x):
     """dw = dout.T @ x. dw: (units, inputs) overwritten; dout: (n, units); x: (n, inputs).
 
@@ -88,7 +88,7 @@ def weight_grad_tiles(dw, dout, x):
         dw[u, k] = acc
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def input_grad_tiles(dx, dout, w, a, activation):
     """dx = (dout @ W) * f'(a), f' from the saved input activation a = f(z).
 
@@ -124,7 +124,7 @@ def input_grad_tiles(dx, dout, w, a, activation):
                                 dx.dtype.type(LEAKY_RELU_SLOPE))
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def column_sums(db, dout):
     """db = sum over rows of dout. db: (units,) overwritten; dout: (n, units).
 

@@ -132,7 +132,7 @@ def _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, on
     stats[S_ABSOLUTE, i] = absolute
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def output_rows(d, stats, out, targets, order, start, codes):
     """Delta, loss and metrics of each batch row; one thread per row.
 
@@ -164,7 +164,7 @@ def output_rows(d, stats, out, targets, order, start, codes):
     _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, one)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def reduce_rows(totals, stats, penalties, rows, training):
     """Add the batch's rows [0, rows) of stats to totals (N_TOTALS,) float64; one block.
 

@@ -26,7 +26,7 @@ from .losses import N_STATS, output_delta, reduce_batch
 from .optimizers import apply_update
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def gather_kernel(out, x, order, start):
     """out[i] = x[order[start + i]]: the mini-batch in sample order.
 
@@ -40,7 +40,7 @@ def gather_kernel(out, x, order, start):
         out[i, j] = x[order[start + i], j]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def l2_kernel(dw, penalties, w, strength, layer):
     """dw += 2*strength*W; penalties[layer] = strength * sum(W^2) (float64).
 
@@ -66,10 +66,10 @@ def l2_kernel(dw, penalties, w, strength, layer):
         cuda.syncthreads()
         step //= 2
     if t == 0:
-        penalties[layer] = partial[0]
+        penalties[layer] = strength * partial[0]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def fill_kernel(a, value):
     """a[:] = value. a: (size,); grid-stride."""
     for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
@@ -169,8 +169,9 @@ def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer,
     """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
 
     totals (N_TOTALS,) float64 device, accumulated; net (host) / buffers (device):
-    see the module docstring (workspace capacity >= batch_size rows); data = (x (N, inputs), y (N, units) or empty,
-    labels (N,) int64 or empty, weights (N,)) device; order (n,) int64 device;
+    see the module docstring (workspace capacity >= batch_size rows);
+    data = (x (N, inputs), y (N, units) or empty, labels (N,) int64 or empty,
+    weights (N,)) device; order (n,) int64 device;
     codes = (loss, accuracy, errors flag) host ints; optimizer = (code (host int),
     hyper (N_HYPER,) device, rates (n_batches, 2) [lr, step_size] device).
     A batch whose loss is not finite sets totals[T_DIVERGED] on the device; that
@@ -198,8 +199,8 @@ def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer,
     for batch, start in enumerate(range(0, n, batch_size)):
         rows = min(batch_size, n - start)
         if rows not in views:
-            views[rows] = ([layer_rows(acts, sizes, l, rows, capacity) for l in range(n_layers + 1)],
-                           [layer_rows(deltas, sizes, l, rows, capacity) for l in range(n_layers + 1)])
+            views[rows] = tuple([layer_rows(buffer, sizes, l, rows, capacity)
+                                 for l in range(n_layers + 1)] for buffer in (acts, deltas))
         acts_rows, delta_rows = views[rows]
         gather_rows(acts_rows[0], x, order, start)
         out = _run_layers(acts_rows[1:], acts_rows[0], weight_views, activations)
@@ -247,7 +248,8 @@ def evaluate(totals, net, params, acts, data, codes, capacity, scratch=None):
     n = x.shape[0]
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
-        outs = [layer_rows(acts, sizes, l, stop - start, capacity) for l in range(1, n_layers + 1)]
+        outs = [layer_rows(acts, sizes, l, stop - start, capacity)
+                for l in range(1, n_layers + 1)]
         out = _run_layers(outs, x[start:stop], weight_views, activations)
         output_delta(no_delta, stats, out, targets, in_order, start, row_codes)
         reduce_batch(totals, stats, penalties, stop - start, False)

@@ -2,9 +2,11 @@
 
 Same rules, same order of operations and the same denormal flush as
 kernels/optimizers.py (Keras 3 SGD with momentum/Nesterov, Adam, RMSprop; decoupled
-weight decay first). The step's ``lr`` and ``step_size`` (Adam's bias-corrected rate)
-are read from row ``batch`` of the device array ``rates`` (n_batches, 2), so a whole
-epoch of updates (and its learning-rate schedule) needs no host round-trip.
+weight decay first), with every constant in the model's dtype so float32 math stays
+float32 on the device (float32 results may differ from the CPU's by an ulp).
+The step's ``lr`` and ``step_size`` (Adam's bias-corrected rate) are read from row
+``batch`` of the device array ``rates`` (n_batches, 2), so a whole epoch of updates
+(and its learning-rate schedule) needs no host round-trip.
 """
 import math
 
@@ -34,7 +36,7 @@ def _flush(value, tiny, zero):
     return value if abs(value) >= tiny else zero
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     """One optimizer step over the flat buffers; one thread per parameter, grid-stride.
 

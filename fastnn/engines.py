@@ -1,0 +1,173 @@
+"""Engines run the kernels for a model: the CPU one on host buffers, the CUDA one on
+device-resident copies. The model decides everything else (validation, callbacks,
+rollback); an engine only trains epochs, evaluates and predicts.
+
+Every engine has: ``train_epoch(data, order, batch_size, hyper, rates, on_chunk)``
+returning the epoch's totals (N_TOTALS,), ``evaluate(data, capacity)`` returning
+totals, ``predict(x, capacity)`` returning outputs, and ``begin_fit``/``end_fit``.
+"""
+import numpy as np
+
+from ._scheduler import KernelChooser
+from .kernels import codes
+from .kernels import network as kernels
+
+# Kernel calls per epoch: the progress bar updates and the serial/parallel choice is
+# revisited between calls (each call costs ~20 us of Python).
+CHUNKS_PER_EPOCH = 40
+
+
+def chunks(n_samples, batch_size):
+    """(first batch, last batch, first sample, last sample) of each kernel call."""
+    n_batches = -(-n_samples // batch_size)
+    per_call = max(1, -(-n_batches // CHUNKS_PER_EPOCH))
+    for first in range(0, n_batches, per_call):
+        last = min(first + per_call, n_batches)
+        yield first, last, first * batch_size, min(last * batch_size, n_samples)
+
+
+class CpuEngine:
+    """The Numba CPU kernels on the model's own arrays."""
+
+    def __init__(self, model):
+        self.model = model
+        self._workspace_key = None
+        self._workspace = None
+        self._grads = None
+        self._choosers = {}
+
+    def workspace(self, capacity, parts=1):
+        """(acts, deltas), each (parts, capacity * sum(sizes)), reused while the shape holds."""
+        key = (capacity, parts)
+        if self._workspace_key != key:
+            shape = (parts, capacity * int(self.model._net[0].sum()))
+            self._workspace = (np.empty(shape, self.model.dtype), np.empty(shape, self.model.dtype))
+            self._workspace_key = key
+        return self._workspace
+
+    def begin_fit(self, data, validation, batch_size):
+        pass
+
+    def end_fit(self):
+        pass
+
+    def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
+        model = self.model
+        parts = kernels.N_PARTS
+        acts, deltas = self.workspace(-(-batch_size // parts), parts)
+        if self._grads is None or self._grads.shape[1] != model.params.size:
+            self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
+        buffers = (model.params, self._grads, model._state, acts, deltas)
+        chooser = self._choosers.setdefault(batch_size, KernelChooser())
+        part_totals = np.zeros((parts, codes.N_TOTALS))
+        totals = part_totals[0]
+        for first, last, start, stop in chunks(order.shape[0], batch_size):
+            chooser.run(chooser.pick(), last - first, part_totals, model._net, buffers, data,
+                        order[start:stop], batch_size, model._codes(),
+                        (model.optimizer.code, hyper, rates[first:last]))
+            totals = part_totals.sum(axis=0)
+            if totals[codes.T_DIVERGED]:
+                break
+            on_chunk(stop - start, totals)
+        return totals
+
+    def evaluate(self, data, capacity):
+        acts, _ = self.workspace(capacity)
+        totals = np.zeros(codes.N_TOTALS)
+        kernels.evaluate(totals, self.model._net, self.model.params, acts[0], data,
+                         self.model._codes(), capacity)
+        return totals
+
+    def predict(self, x, capacity):
+        model = self.model
+        out = np.empty((x.shape[0], int(model._net[0][-1])), dtype=model.dtype)
+        # A private workspace: predict may run from several threads at once.
+        acts = np.empty(capacity * int(model._net[0].sum()), model.dtype)
+        kernels.predict(out, model._net, model.params, acts, x, capacity)
+        return out
+
+
+class CudaEngine:
+    """The cuda.jit kernels with every buffer resident on the GPU during ``fit``.
+
+    Training and validation data are copied to the device once per fit; the weights
+    and optimizer state go up at each epoch's start and come back at its end (so
+    callbacks see and may change them), never inside the batch loop.
+    """
+
+    def __init__(self, model):
+        from ._cuda import require_cuda
+        from .kernels.cuda import network as device_kernels
+
+        self.cuda = require_cuda("compile(device='cuda')")
+        self.kernels = device_kernels
+        self.model = model
+        self._fit = None
+
+    def begin_fit(self, data, validation, batch_size):
+        model, cuda = self.model, self.cuda
+        total = int(model._net[0].sum())
+        self._fit = {
+            "data": (data, self.kernels.to_device(data)),
+            "validation": None if validation is None else (validation,
+                                                          self.kernels.to_device(validation)),
+            "params": cuda.to_device(model.params),
+            "grads": cuda.device_array(model.params.size, dtype=model.dtype),
+            "state": cuda.to_device(model._state),
+            "acts": cuda.device_array(batch_size * total, dtype=model.dtype),
+            "deltas": cuda.device_array(batch_size * total, dtype=model.dtype),
+            "scratch": self.kernels.allocate_scratch(batch_size, len(model.layers)),
+        }
+
+    def end_fit(self):
+        self._fit = None
+
+    def _device_data(self, data):
+        """Device copies of ``data``: the fit's own when it is the same tuple."""
+        for key in ("data", "validation"):
+            held = self._fit and self._fit[key]
+            if held and held[0] is data:
+                return held[1]
+        return self.kernels.to_device(data)
+
+    def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
+        fit, cuda, model = self._fit, self.cuda, self.model
+        fit["params"].copy_to_device(model.params)
+        fit["state"].copy_to_device(model._state)
+        totals = cuda.to_device(np.zeros(codes.N_TOTALS))
+        order_device, hyper_device = cuda.to_device(order), cuda.to_device(hyper)
+        rates_device = cuda.to_device(rates)
+        buffers = (fit["params"], fit["grads"], fit["state"], fit["acts"], fit["deltas"])
+        device_data = self._device_data(data)
+        host_totals = np.zeros(codes.N_TOTALS)
+        for first, last, start, stop in chunks(order.shape[0], batch_size):
+            self.kernels.train_epoch(totals, model._net, buffers, device_data,
+                                     order_device[start:stop], batch_size, model._codes(),
+                                     (model.optimizer.code, hyper_device,
+                                      rates_device[first:last]), scratch=fit["scratch"])
+            host_totals = totals.copy_to_host()
+            if host_totals[codes.T_DIVERGED]:
+                break
+            on_chunk(stop - start, host_totals)
+        fit["params"].copy_to_host(model.params)
+        fit["state"].copy_to_host(model._state)
+        return host_totals
+
+    def evaluate(self, data, capacity):
+        model, cuda = self.model, self.cuda
+        acts = cuda.device_array(capacity * int(model._net[0].sum()), dtype=model.dtype)
+        totals = cuda.to_device(np.zeros(codes.N_TOTALS))
+        params = self._fit["params"] if self._fit else cuda.to_device(model.params)
+        if self._fit:
+            params.copy_to_device(model.params)
+        self.kernels.evaluate(totals, model._net, params, acts, self._device_data(data),
+                              model._codes(), capacity)
+        return totals.copy_to_host()
+
+    def predict(self, x, capacity):
+        model, cuda = self.model, self.cuda
+        out = cuda.device_array((x.shape[0], int(model._net[0][-1])), dtype=model.dtype)
+        acts = cuda.device_array(capacity * int(model._net[0].sum()), dtype=model.dtype)
+        self.kernels.predict(out, model._net, cuda.to_device(model.params), acts,
+                             cuda.to_device(x), capacity)
+        return out.copy_to_host()
