@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from ._validation import non_negative_float
+
 
 class Callback:
     """Base class. ``self.model`` is set before training; override any hook.
@@ -84,12 +86,15 @@ class History(Callback):
         return figure
 
 
-def _mode_better(mode, monitor):
-    """(comparison, sign) for 'min'/'max'/'auto' (auto: max for accuracy-like names)."""
+def _mode_better(mode, monitor, where="callback"):
+    """'min' or 'max' for 'min'/'max'/'auto' (auto: max for accuracy-like names)."""
+    if not isinstance(monitor, str):
+        raise TypeError(f"{where}: monitor must be the name of a logged quantity, got "
+                        f"{type(monitor).__name__} {monitor!r}.")
     if mode == "auto":
         mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
     if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}.")
+        raise ValueError(f"{where}: mode must be 'auto', 'min' or 'max', got {mode!r}.")
     return mode
 
 
@@ -99,7 +104,7 @@ class _Monitor(Callback):
     def __init__(self, monitor, mode, min_delta):
         super().__init__()
         self.monitor = monitor
-        self.mode = _mode_better(mode, monitor)
+        self.mode = _mode_better(mode, monitor, type(self).__name__)
         self.min_delta = abs(float(min_delta))
 
     def _value(self, logs):
@@ -225,7 +230,7 @@ def set_learning_rate(optimizer, value, where):
         raise TypeError(f"{where}: the optimizer's learning_rate is a schedule "
                         f"({type(optimizer.learning_rate).__name__}); use a float learning rate "
                         "to change it from a callback.")
-    optimizer.learning_rate = float(value)
+    optimizer.learning_rate = non_negative_float(where, "learning_rate", value)
 
 
 class LearningRateScheduler(Callback):
@@ -237,7 +242,12 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer
-        value = float(self.schedule(epoch, optimizer.current_learning_rate()))
+        raw = self.schedule(epoch, optimizer.current_learning_rate())
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise TypeError(f"LearningRateScheduler: schedule(epoch, lr) must return a number, "
+                            f"got {type(raw).__name__} {raw!r} for epoch {epoch}.") from None
         set_learning_rate(optimizer, value, "LearningRateScheduler")
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler learning rate -> {value:.6g}")

@@ -133,8 +133,8 @@ examples:
   fastnn bench --frameworks fastnn,numpy --dtype float64
 
 Every framework starts each repeat from the same initial weights (fastnn's
-seeded Glorot draw) and trains one epoch on the same data; fastnn's kernels
-are compiled by an untimed warm-up first. "x fastnn" is the framework's median
+seeded Glorot draw) and trains one shuffled epoch on the same data, after an
+untimed warm-up on a few batches (which compiles fastnn's kernels). "x fastnn" is the framework's median
 time divided by fastnn's at the same batch size (above 1: slower than fastnn).
 PyTorch runs a plain index loop (no DataLoader); scikit-learn runs
 MLPClassifier.partial_fit (sgd and adam only; relu, tanh, sigmoid, linear).
@@ -290,13 +290,15 @@ def flatten_images(images, dtype):
     return x
 
 
-def load_arrays(args):
+def load_arrays(args, synthetic_samples):
     """The (train, test) arrays ``args`` asks for, flattened and scaled.
 
     Parameters
     ----------
     args : argparse.Namespace
         Uses dataset, data_dir, no_download, synthetic, samples, seed, dtype.
+    synthetic_samples : int
+        Training samples of synthetic data when ``args.samples`` is None.
 
     Returns
     -------
@@ -308,7 +310,7 @@ def load_arrays(args):
         The loader's message: where it looked and how to provide the files.
     """
     if args.synthetic:
-        return synthetic_data(args.samples or args.synthetic_default, args.seed, args.dtype)
+        return synthetic_data(args.samples or synthetic_samples, args.seed, args.dtype)
     loader = DATASETS[args.dataset]
     (x, y), (x_test, y_test) = loader.load_data(path=args.data_dir,
                                                 download=not args.no_download)
@@ -404,9 +406,8 @@ def _optimizer_text(optimizer):
 def run_train(args):
     """``fastnn train``: fit, evaluate, report and optionally save. Returns 0."""
     start = time.perf_counter()
-    args.synthetic_default = 10000
     optimizer = make_optimizer(args.optimizer, args.lr, args.momentum)
-    (x, y), (x_test, y_test) = load_arrays(args)
+    (x, y), (x_test, y_test) = load_arrays(args, synthetic_samples=10000)
     model = build_model(args.hidden, args.activation, args.dtype, args.seed)
     model.compile(optimizer=optimizer, loss=LOSS, metrics=["accuracy"], device=args.device)
     _print_train_header(args, model, x, x_test)
@@ -627,8 +628,7 @@ def run_bench(args):
     """``fastnn bench``: the epoch-time table. Returns 0."""
     names = _frameworks(args.frameworks)
     spec = _bench_spec(args)
-    args.synthetic_default = 60000
-    (x, y), _ = load_arrays(args)
+    (x, y), _ = load_arrays(args, synthetic_samples=60000)
     n = x.shape[0]
     if max(args.batch_size) > n:
         raise UsageError(f"--batch-size {max(args.batch_size)} exceeds the {n} samples")
@@ -678,11 +678,14 @@ def format_table(rows):
 
 def _print_bench_header(args, spec, n):
     optimizer = make_optimizer(spec.optimizer, spec.lr, spec.momentum)
-    threads = args.threads if args.threads is not None else f"all ({os.cpu_count()} cores)"
+    threads = args.threads if args.threads is not None else "all"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"fastnn bench: one training epoch of {_architecture(spec.hidden, spec.activation)}")
     print(f"data: {_data_title(args)}, {n:,} samples, {spec.dtype}; optimizer: "
           f"{_optimizer_text(optimizer)}; {args.repeats} timed repeats after a warm-up; "
           f"threads: {threads}")
+    print(f"machine: {os.cpu_count()} cores, load average {load:.2f} at start (timings are "
+          "noisy when it exceeds the core count)")
     sys.stdout.flush()
 
 

@@ -72,16 +72,16 @@ class CpuEngine:
         return totals
 
     def evaluate(self, data, capacity):
-        acts, _ = self.workspace(capacity)
+        model = self.model
+        # Private workspaces here and in predict: both may run from several threads.
+        acts = np.empty(capacity * int(model._net[0].sum()), model.dtype)
         totals = np.zeros(codes.N_TOTALS)
-        kernels.evaluate(totals, self.model._net, self.model.params, acts[0], data,
-                         self.model._codes(), capacity)
+        kernels.evaluate(totals, model._net, model.params, acts, data, model._codes(), capacity)
         return totals
 
     def predict(self, x, capacity):
         model = self.model
         out = np.empty((x.shape[0], int(model._net[0][-1])), dtype=model.dtype)
-        # A private workspace: predict may run from several threads at once.
         acts = np.empty(capacity * int(model._net[0].sum()), model.dtype)
         kernels.predict(out, model._net, model.params, acts, x, capacity)
         return out

@@ -53,8 +53,8 @@ def prepare_targets(where, y, n, loss, units, dtype):
         if y.min() < 0 or y.max() > 1:
             name = ("binary_crossentropy" if loss == codes.BINARY_CROSSENTROPY
                     else "categorical_crossentropy")
-            raise ValueError(f"{where}: {name} needs targets in [0, 1], got values in "
-                             f"[{y.min():g}, {y.max():g}].")
+            raise ValueError(f"{where}: y holds values in [{y.min():g}, {y.max():g}], but "
+                             f"{name} needs targets in [0, 1].")
     return np.ascontiguousarray(y, dtype=dtype), empty_labels
 
 

@@ -14,10 +14,11 @@ import hashlib
 import json
 import os
 import secrets
+import warnings
 
 import numpy as np
 
-from . import optimizers
+from . import _cuda, optimizers
 
 FORMAT_VERSION = 1
 
@@ -161,9 +162,15 @@ def load_model(path):
                          f"parameters, but its architecture needs {model.params.size}.")
     compiled = config["compile"]
     if compiled is not None:
+        device = compiled["device"]
+        if device == "cuda" and not _cuda.is_available():
+            warnings.warn(f"load_model: {path!r} was compiled for device='cuda', but no CUDA "
+                          "GPU is available here; the model is loaded on the CPU (call "
+                          "compile(..., device='cuda') on a GPU machine to move it back).",
+                          RuntimeWarning, stacklevel=2)
+            device = "cpu"
         model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
-                      loss=compiled["loss"], metrics=compiled["metrics"],
-                      device=compiled["device"])
+                      loss=compiled["loss"], metrics=compiled["metrics"], device=device)
     _adopt(model, config, params, state)
     return model
 

@@ -360,3 +360,17 @@ def test_cuda_device_without_a_gpu_says_so():
     with pytest.raises(RuntimeError, match=r"compile\(device='cuda'\): no CUDA GPU"):
         model.compile(optimizer="sgd", loss="mse", device="cuda")
     assert model.optimizer is None and model.device == "cpu"  # nothing changed
+
+
+def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path, monkeypatch):
+    from fastnn import _cuda
+    model = classifier()
+    model.save(tmp_path / "m.npz")
+    config, params, state = fastnn.saving.read_model_file(tmp_path / "m.npz")
+    config["compile"]["device"] = "cuda"
+    monkeypatch.setattr(fastnn.saving, "read_model_file", lambda path: (config, params, state))
+    monkeypatch.setattr(_cuda, "is_available", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no CUDA GPU is available here"):
+        loaded = fastnn.load_model(tmp_path / "m.npz")
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.params, model.params)
