@@ -396,6 +396,10 @@ def _architecture(hidden, activation):
             f"({activation} hidden, softmax output)")
 
 
+def _plural(count, noun):
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _optimizer_text(optimizer):
     text = f"{type(optimizer).__name__} (learning_rate {optimizer.learning_rate:g}"
     momentum = getattr(optimizer, "momentum", 0.0)
@@ -430,7 +434,7 @@ def _print_train_header(args, model, x, x_test):
           f"{model.count_params():,} parameters, {args.dtype}, device {args.device}")
     print(f"data: {_data_title(args)}, {x.shape[0]:,} training / {x_test.shape[0]:,} test "
           f"samples; optimizer: {_optimizer_text(model.optimizer)}; batch size "
-          f"{args.batch_size}; {args.epochs} epochs; seed {args.seed}")
+          f"{args.batch_size}; {_plural(args.epochs, 'epoch')}; seed {args.seed}")
     if args.verbose:
         model.summary()
     sys.stdout.flush()
@@ -682,7 +686,7 @@ def _print_bench_header(args, spec, n):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"fastnn bench: one training epoch of {_architecture(spec.hidden, spec.activation)}")
     print(f"data: {_data_title(args)}, {n:,} samples, {spec.dtype}; optimizer: "
-          f"{_optimizer_text(optimizer)}; {args.repeats} timed repeats after a warm-up; "
+          f"{_optimizer_text(optimizer)}; {_plural(args.repeats, 'timed repeat')} after a warm-up; "
           f"threads: {threads}")
     print(f"machine: {os.cpu_count()} cores, load average {load:.2f} at start (timings are "
           "noisy when it exceeds the core count)")

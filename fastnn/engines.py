@@ -54,7 +54,7 @@ class CpuEngine:
     def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
         model = self.model
         parts = kernels.N_PARTS
-        acts, deltas = self.workspace(-(-batch_size // parts), parts)
+        acts, deltas = self.workspace(-(-min(batch_size, order.shape[0]) // parts), parts)
         if self._grads is None or self._grads.shape[1] != model.params.size:
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
         buffers = (model.params, self._grads, model._state, acts, deltas)
@@ -107,6 +107,7 @@ class CudaEngine:
     def begin_fit(self, data, validation, batch_size):
         model, cuda = self.model, self.cuda
         total = int(model._net[0].sum())
+        batch_size = min(batch_size, data[0].shape[0])  # the workspace never exceeds the data
         self._fit = {
             "data": (data, self.kernels.to_device(data)),
             "validation": None if validation is None else (validation,

@@ -4,6 +4,19 @@ from ._validation import boolean, choice, positive_int
 from .registries import ACTIVATIONS, ACTIVATION_NAMES
 
 
+def _input_dim(input_dim, input_shape):
+    """input_dim from either spelling (Keras's ``input_shape=(n,)`` or ``input_dim=n``)."""
+    if input_shape is None:
+        return input_dim
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 1:
+        raise ValueError(f"Dense: input_shape must be a 1-tuple (features,) for a dense "
+                         f"layer, got {input_shape!r}; flatten inputs to (samples, features).")
+    if input_dim is not None and input_dim != input_shape[0]:
+        raise ValueError(f"Dense: input_dim={input_dim} and input_shape={tuple(input_shape)} "
+                         "disagree; pass one of them.")
+    return input_shape[0]
+
+
 class Dense:
     """A fully connected layer: ``output = activation(input @ W + b)``.
 
@@ -19,6 +32,8 @@ class Dense:
     kernel_regularizer : None, "l2" or regularizers.L2, default=None
     input_dim : int, optional
         Number of input features; needed on the first layer unless ``fit`` infers it.
+    input_shape : tuple of one int, optional
+        Keras's spelling of the same: ``input_shape=(784,)`` is ``input_dim=784``.
 
     Examples
     --------
@@ -28,8 +43,9 @@ class Dense:
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, input_dim=None):
+                 kernel_regularizer=None, input_dim=None, input_shape=None):
         self.units = positive_int("Dense", "units", units)
+        input_dim = _input_dim(input_dim, input_shape)
         name = "linear" if activation is None else activation
         self.activation_code = choice("Dense", "activation", name, ACTIVATIONS)
         self.use_bias = boolean("Dense", "use_bias", use_bias)

@@ -180,8 +180,13 @@ class ReferenceMLP:
         return forward(self.weights, self.biases, self.activations, x)[-1]
 
     def train_step(self, x, y, sample_weight=None):
-        """One update on a mini-batch; returns sum_i w_i L_i."""
+        """One update on a mini-batch; returns sum_i w_i L_i.
+
+        y: targets (n, units), or integer labels (n,) for the sparse loss.
+        """
         outputs = forward(self.weights, self.biases, self.activations, x)
+        if self.loss == "sparse_categorical_crossentropy" and np.ndim(y) == 1:
+            y = np.eye(outputs[-1].shape[1])[y]
         w = np.ones(len(x)) if sample_weight is None else sample_weight
         total = float((w * sample_losses(outputs[-1], y, self.loss)).sum())
         delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight)

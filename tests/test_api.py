@@ -374,3 +374,20 @@ def test_a_model_saved_for_cuda_loads_on_the_cpu(tmp_path, monkeypatch):
         loaded = fastnn.load_model(tmp_path / "m.npz")
     assert loaded.device == "cpu"
     np.testing.assert_array_equal(loaded.params, model.params)
+
+
+def test_dense_accepts_keras_input_shape():
+    assert Dense(64, input_shape=(784,)).input_dim == 784
+    with pytest.raises(ValueError, match="input_shape must be a 1-tuple"):
+        Dense(64, input_shape=(28, 28))
+    with pytest.raises(ValueError, match="disagree"):
+        Dense(64, input_dim=10, input_shape=(784,))
+
+
+def test_huge_batch_size_allocates_only_for_the_data():
+    model = Sequential([Dense(10, activation="softmax", input_dim=784)], seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = np.zeros((100, 784)), np.zeros(100)
+    model.fit(x, y, batch_size=20_000_000, epochs=1, verbose=0)  # one batch of 100
+    acts, _ = model._engine.workspace(*model._engine._workspace_key)
+    assert acts.size <= 100 * (784 + 10)

@@ -1,0 +1,138 @@
+"""Settings shared by the whole suite: the profile, the benchmarked networks, warm-up.
+
+Profiles (environment variable ``FASTNN_BENCH_PROFILE``, scikit-learn's
+``SKLBENCH_PROFILE`` idea):
+
+- ``regular`` (default): Fashion-MNIST-sized data, 60,000 training samples.
+- ``fast``: 6,000 training samples, so that
+  ``asv run --python=same --quick`` of the whole suite takes a few minutes.
+
+The benchmarked network is the seed network's shape at two widths:
+784-W-W-10, relu/relu/softmax, sparse categorical cross-entropy, trained by
+SGD (learning rate 0.01, momentum 0.9) or Adam (0.001, epsilon 1e-7). Every peer
+(the NumPy reference, PyTorch, scikit-learn) starts from the same initial weights.
+"""
+import os
+import time
+
+import numpy as np
+
+PROFILES = {
+    "fast": {"n_train": 6_000, "accuracy_epochs": 2, "track_repeats": 2},
+    "regular": {"n_train": 60_000, "accuracy_epochs": 5, "track_repeats": 3},
+}
+PROFILE = os.environ.get("FASTNN_BENCH_PROFILE", "regular")
+if PROFILE not in PROFILES:
+    raise ValueError(f"FASTNN_BENCH_PROFILE must be one of {sorted(PROFILES)}, "
+                     f"got {PROFILE!r}.")
+SETTINGS = PROFILES[PROFILE]
+
+N_TRAIN = SETTINGS["n_train"]
+N_PREDICT = 10_000              # rows of the batch-inference benchmark, every profile
+N_FEATURES = 784
+N_CLASSES = 10
+ACCURACY_EPOCHS = SETTINGS["accuracy_epochs"]
+TRACK_REPEATS = SETTINGS["track_repeats"]   # best-of-N inside track_ functions
+
+BATCH_SIZES = [32, 128, 1024]
+WIDTHS = [64, 512]
+DTYPES = ["float32", "float64"]
+OPTIMIZERS = ["sgd", "adam"]
+
+LEARNING_RATE = {"sgd": 0.01, "adam": 0.001}
+MOMENTUM = 0.9
+ADAM_EPSILON = 1e-7             # Keras's default, which fastnn follows
+LOSS = "sparse_categorical_crossentropy"
+ACTIVATIONS = ["relu", "relu", "softmax"]
+SEED = 0
+
+
+class Benchmark:
+    """Base of every benchmark class: wall-clock timer, one call per sample.
+
+    asv re-runs ``setup`` before every sample, so each sample times the same
+    epoch of a freshly seeded model (datasets are cached per process).
+    """
+
+    timer = time.perf_counter
+    number = 1
+    warmup_time = 0            # setup already compiled and warmed what is timed
+    repeat = (3, 10, 30.0)     # (min, max samples, seconds); --quick takes one
+    timeout = 600
+
+
+def make_model(width, dtype, optimizer, seed=SEED, metrics=None):
+    """A compiled fastnn model 784-width-width-10 with the suite's optimizer settings."""
+    from fastnn import Dense, Sequential
+
+    model = Sequential([Dense(width, activation="relu", input_dim=N_FEATURES),
+                        Dense(width, activation="relu"),
+                        Dense(N_CLASSES, activation="softmax")], dtype=dtype, seed=seed)
+    model.compile(optimizer=make_optimizer(optimizer), loss=LOSS, metrics=metrics)
+    return model
+
+
+def make_optimizer(name):
+    from fastnn.optimizers import SGD, Adam
+
+    if name == "sgd":
+        return SGD(learning_rate=LEARNING_RATE["sgd"], momentum=MOMENTUM)
+    if name == "adam":
+        return Adam(learning_rate=LEARNING_RATE["adam"], epsilon=ADAM_EPSILON)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def initial_weights(width, dtype, seed=SEED):
+    """``[W1, b1, W2, b2, W3, b3]`` (W as (n_in, n_out)) of the seeded fastnn model."""
+    return make_model(width, dtype, "sgd", seed).get_weights()
+
+
+def warm_up(model, x, y, batch_size):
+    """One epoch on a tiny slice: compiles (or loads from cache) the dtype's kernels and
+    allocates the batch size's workspace, so the timed call does neither."""
+    rows = min(x.shape[0], 2 * batch_size)
+    model.fit(x[:rows], y[:rows], batch_size=batch_size, epochs=1, verbose=0)
+
+
+def fit_epoch(model, x, y, batch_size):
+    """The timed unit: one shuffled training epoch, as a user calls it."""
+    return model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+
+
+def numpy_blas_threads(batch_size):
+    """BLAS threads for the NumPy-based peers (reference, scikit-learn).
+
+    Below 128 rows a second OpenBLAS thread only adds hand-offs on 2 cores (the
+    NumPy reference's 32-row epoch of 784-64-64-10 took 0.05 s on one thread and
+    0.25-2 s on two, on the shared benchmark machine), so they get the setting
+    that is best for them: one thread for small batches, OpenBLAS's default above.
+    """
+    return 1 if batch_size < 128 else None
+
+
+def best_time(function, repeats=TRACK_REPEATS):
+    """Smallest wall-clock time of ``repeats`` calls of ``function()``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def interleaved_best_times(first, second, repeats=TRACK_REPEATS):
+    """(best time of first, best time of second), calls alternating so that both
+    see the same machine load: the ratio of the two is measured side by side."""
+    a, b = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        first()
+        a.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        second()
+        b.append(time.perf_counter() - start)
+    return min(a), min(b)
+
+
+def one_hot(labels, dtype):
+    return np.eye(N_CLASSES, dtype=dtype)[labels]

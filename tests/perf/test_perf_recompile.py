@@ -1,0 +1,78 @@
+"""One compilation per dtype trains any network: the architecture is data (sizes,
+activation codes, one flat parameter buffer), so a second model of the same dtype adds
+no specialization to any kernel.
+"""
+import numba
+import numpy as np
+import pytest
+
+import fastnn.kernels.network as network
+from fastnn import Dense, Sequential
+from fastnn.optimizers import SGD, Adam
+
+pytestmark = [pytest.mark.perf,
+              pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled")]
+
+BATCH_SIZE = 32
+
+
+def compiled_specializations():
+    """{name: number of compiled signatures} of every Numba dispatcher in
+    fastnn.kernels.network (train_epoch and its callers' entry points)."""
+    return {name: len(obj.signatures) for name, obj in vars(network).items()
+            if isinstance(obj, numba.core.dispatcher.Dispatcher)}
+
+
+def first_model(x, y, dtype):
+    model = Sequential([Dense(64, activation="relu", input_dim=784),
+                        Dense(64, activation="relu"),
+                        Dense(10, activation="softmax")], dtype=dtype, seed=0)
+    model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+
+
+SECOND_MODELS = {
+    # Same loss and optimizer; other depth, widths and hidden activations.
+    "deeper_other_widths": (
+        lambda: [Dense(17, activation="tanh", input_dim=784),
+                 Dense(5, activation="sigmoid"),
+                 Dense(33, activation="leaky_relu"),
+                 Dense(10, activation="softmax")],
+        lambda: SGD(learning_rate=0.01, momentum=0.9),
+        "sparse_categorical_crossentropy"),
+    # Also another loss, output activation and optimizer: still integer codes.
+    "other_loss_and_optimizer": (
+        lambda: [Dense(8, activation="relu", input_dim=784),
+                 Dense(10, activation="linear")],
+        lambda: Adam(learning_rate=0.001),
+        "mse"),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("second", sorted(SECOND_MODELS))
+def test_new_architecture_of_same_dtype_does_not_recompile(second, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 784)).astype(dtype)
+    labels = rng.integers(0, 10, 256)
+    first_model(x, labels, dtype)
+    before = compiled_specializations()
+    assert before.get("train_epoch", 0) + before.get("train_epoch_parallel", 0) >= 1, (
+        f"no epoch kernel was compiled by fit; compiled dispatchers: {before}")
+
+    layers, optimizer, loss = SECOND_MODELS[second]
+    model = Sequential(layers(), dtype=dtype, seed=1)
+    model.compile(optimizer=optimizer(), loss=loss)
+    y = labels if loss == "sparse_categorical_crossentropy" else np.eye(10)[labels]
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+    after = compiled_specializations()
+
+    grown = {name: (before.get(name, 0), count) for name, count in after.items()
+             if count != before.get(name, 0)}
+    assert not grown, (
+        f"fit of a second {dtype} model ({second}) compiled new specializations "
+        f"(kernel: before -> after): {grown}; len(train_epoch.signatures) "
+        f"{before.get('train_epoch')} -> {after.get('train_epoch')}. A kernel argument "
+        "whose Numba type depends on the architecture (a tuple of per-layer arrays, a "
+        "literal, a read-only or non-contiguous array)?")
