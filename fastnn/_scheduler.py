@@ -1,65 +1,81 @@
-"""Choosing between the serial and the parallel epoch kernel by measured speed.
+"""Running the epoch kernel with a team of threads, sized by measured speed.
 
-Both kernels compute bitwise identical results (fastnn.kernels.network), so the
-choice changes only speed, and it can change between any two chunks of batches.
-Why measure instead of always going parallel: each mini-batch ends in a barrier
-between Numba's threads; on an idle machine that costs microseconds, but when
-another process holds a core the barrier waits for a descheduled thread, and a
-batch-32 epoch measured here went from 0.24 s to several seconds.
+``train_batches`` computes bitwise the same result whatever the team's size
+(fastnn.kernels.network), so the size changes only speed, and it can change between
+any two chunks of batches. Why measure instead of always using every core: the team
+meets at a barrier twice per mini-batch; on an idle machine that costs about a
+microsecond, but when another process holds a core the barrier waits for a
+descheduled thread, and one thread alone is faster.
 """
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
 from .kernels import network as kernels
 
 _MAX_PROBE_INTERVAL = 64
 
 
-class KernelChooser:
-    """Picks a kernel per chunk: the fastest so far, probing the other now and then.
-
-    The probe interval doubles each time the probe loses, so a slow kernel costs
-    less and less; it resets when the probe wins.
+class TeamRunner:
+    """Calls ``train_batches`` with the fastest team size so far, probing the others
+    now and then. The probe interval doubles each time a probe loses, so a slow size
+    costs less and less; it resets when the probe wins.
     """
 
     def __init__(self):
         self.seconds_per_batch = {}
         self.probe_interval = 4
         self.calls_since_probe = 0
+        self._pool = None
 
     @staticmethod
-    def candidates():
-        if numba.get_num_threads() > 1:
-            return [kernels.train_epoch_parallel, kernels.train_epoch]
-        return [kernels.train_epoch]
+    def team_sizes():
+        """Team sizes worth trying: Numba's thread setting, capped at the kernel's parts."""
+        largest = max(1, min(kernels.N_PARTS, numba.get_num_threads()))
+        return [largest, 1] if largest > 1 else [1]
 
     def pick(self):
-        """The kernel to run the next chunk with."""
-        options = self.candidates()
-        for kernel in options:
-            if kernel not in self.seconds_per_batch:
-                return kernel
+        """The team size to run the next chunk with."""
+        options = self.team_sizes()
+        if not kernels.train_batches.signatures:
+            return 1  # the first call compiles (or loads from cache): one thread does it
+        for size in options:
+            if size not in self.seconds_per_batch:
+                return size
         best = min(options, key=self.seconds_per_batch.__getitem__)
         self.calls_since_probe += 1
         if len(options) > 1 and self.calls_since_probe >= self.probe_interval:
             self.calls_since_probe = 0
-            return next(kernel for kernel in options if kernel is not best)
+            return next(size for size in options if size != best)
         return best
 
-    def run(self, kernel, batches, *args):
-        """Call ``kernel(*args)`` over ``batches`` mini-batches and record its speed."""
-        warm = bool(kernel.signatures)  # a first call compiles or loads: not a timing
+    def run(self, workers, batches, *args):
+        """``train_batches(team, *args)`` on ``workers`` threads (this one included),
+        over ``batches`` mini-batches; records the speed."""
+        warm = bool(kernels.train_batches.signatures)
+        sync = np.zeros(2, dtype=np.int64)
         start = time.perf_counter()
-        kernel(*args)
+        helpers = [self._threads().submit(kernels.train_batches, (worker, workers, sync), *args)
+                   for worker in range(1, workers)]
+        kernels.train_batches((0, workers, sync), *args)
+        for helper in helpers:
+            helper.result()
         if warm:
-            self._record(kernel, (time.perf_counter() - start) / batches)
+            self._record(workers, (time.perf_counter() - start) / batches)
 
-    def _record(self, kernel, seconds):
-        previous = self.seconds_per_batch.get(kernel)
-        others = [v for k, v in self.seconds_per_batch.items() if k is not kernel]
+    def _threads(self):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=kernels.N_PARTS - 1,
+                                            thread_name_prefix="fastnn")
+        return self._pool
+
+    def _record(self, size, seconds):
+        previous = self.seconds_per_batch.get(size)
+        others = [v for k, v in self.seconds_per_batch.items() if k != size]
         if previous is not None and others and self.calls_since_probe == 0:
             won = seconds < min(others)
             self.probe_interval = 4 if won else min(2 * self.probe_interval,
                                                     _MAX_PROBE_INTERVAL)
-        self.seconds_per_batch[kernel] = seconds if previous is None else (previous + seconds) / 2
+        self.seconds_per_batch[size] = seconds if previous is None else (previous + seconds) / 2

@@ -8,7 +8,7 @@ totals, ``predict(x, capacity)`` returning outputs, and ``begin_fit``/``end_fit`
 """
 import numpy as np
 
-from ._scheduler import KernelChooser
+from ._scheduler import TeamRunner
 from .kernels import codes
 from .kernels import network as kernels
 
@@ -34,7 +34,7 @@ class CpuEngine:
         self._workspace_key = None
         self._workspace = None
         self._grads = None
-        self._choosers = {}
+        self._runners = {}
 
     def workspace(self, capacity, parts=1):
         """(acts, deltas), each (parts, capacity * sum(sizes)), reused while the shape holds."""
@@ -58,13 +58,13 @@ class CpuEngine:
         if self._grads is None or self._grads.shape[1] != model.params.size:
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
         buffers = (model.params, self._grads, model._state, acts, deltas)
-        chooser = self._choosers.setdefault(batch_size, KernelChooser())
+        runner = self._runners.setdefault(batch_size, TeamRunner())
         part_totals = np.zeros((parts, codes.N_TOTALS))
         totals = part_totals[0]
         for first, last, start, stop in chunks(order.shape[0], batch_size):
-            chooser.run(chooser.pick(), last - first, part_totals, model._net, buffers, data,
-                        order[start:stop], batch_size, model._codes(),
-                        (model.optimizer.code, hyper, rates[first:last]))
+            runner.run(runner.pick(), last - first, part_totals, model._net, buffers, data,
+                       order[start:stop], batch_size, model._codes(),
+                       (model.optimizer.code, hyper, rates[first:last]))
             totals = part_totals.sum(axis=0)
             if totals[codes.T_DIVERGED]:
                 break

@@ -10,23 +10,25 @@ The network is data, not code, so one compilation serves every depth and width:
 
 Training splits every mini-batch into N_PARTS row blocks, each with its own
 workspace and gradient buffer (grads, acts, deltas carry a leading N_PARTS axis),
-then sums the parts' gradients inside the update. ``train_epoch_parallel`` runs the
-parts on Numba's threads (``prange``), ``train_epoch`` one after the other: the same
-arithmetic in the same order, so both give bitwise identical results. Measured on
-2 cores: splitting the batch beat OpenBLAS's own threading at every batch size,
-since OpenBLAS does not split the small products of a 32-row batch at all.
+then sums the parts' gradients inside the update, itself split into N_PARTS blocks
+of the flat parameters. ``train_batches`` is called by one thread, or by a team of
+threads (Python threads: the kernels release the GIL) that share the blocks and
+meet at a spin barrier twice per batch. The arithmetic and its order do not depend
+on the team's size, so one thread and two give bitwise identical results.
+Measured on 2 cores: this beat OpenBLAS's own threading at every batch size (it
+does not split a 32-row batch's small products at all) and beat a ``prange``
+region per batch, whose fork and join cost more than the barrier.
 """
 import math
-import types
 
 import numpy as np
-from numba import prange
 
 from ._jit import kernel
 from .codes import T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import dense_backward, dense_forward
 from .losses import accumulate_metrics, batch_loss, output_delta
 from .optimizers import apply_update
+from .sync import barrier
 
 N_PARTS = 2
 _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
@@ -139,18 +141,25 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, loss, batc
     return total + penalty * batch_rows, out
 
 
-def _train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer):
+@kernel
+def train_batches(team, totals, net, buffers, data, order, batch_size, codes, optimizer):
     """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
 
+    team = (worker, workers, sync): this thread's index, the number of threads
+    running this call together, and their shared barrier (int64 (2,) zeros).
     totals (N_PARTS, N_TOTALS) float64, accumulated per part (the caller sums);
     buffers = (params (P,), grads (N_PARTS, P), state (2, P),
     acts (N_PARTS, C), deltas (N_PARTS, C)) with C >= ceil(batch_size / N_PARTS)
     * sum(sizes); data = (x (N, inputs), y (N, units) or empty, labels (N,) int64
     or empty, weights (N,)); codes = (loss, accuracy, errors flag);
     optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
-    Parallel axes: the batch's row blocks, then blocks of the flat parameters.
-    Stops early, setting totals[0, T_DIVERGED], when a batch loss is not finite.
+    Worker w computes the row blocks (parts) w, w + workers, ... of every batch,
+    then, past a barrier, updates the same-numbered blocks of the flat parameters.
+    The arithmetic does not depend on ``workers``: one thread gives bitwise the
+    result of two. Stops early, setting totals[0, T_DIVERGED], when a batch loss
+    is not finite.
     """
+    worker, workers, sync = team
     params, grads, state, acts, deltas = buffers
     x, y, labels, weights = data
     loss, accuracy, errors = codes
@@ -162,36 +171,47 @@ def _train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer
         stop = min(start + batch_size, n)
         rows = stop - start
         part_rows = -(-rows // N_PARTS)
-        for part in prange(N_PARTS):
+        for part in range(worker, N_PARTS, workers):
             first = min(start + part * part_rows, stop)
             last = min(first + part_rows, stop)
             part_order = order[first:last]
-            grad = grads[part]
             if last > first:
-                total, out = loss_and_gradients(grad, net, params, acts[part], deltas[part],
-                                                data, part_order, loss, rows, part == 0)
+                total, out = loss_and_gradients(grads[part], net, params, acts[part],
+                                                deltas[part], data, part_order, loss, rows,
+                                                part == 0)
                 accumulate_metrics(totals[part], out, y, labels, weights, part_order, accuracy,
                                    errors)
                 totals[part, T_LOSS] += total
             else:
-                grad[:] = 0
-        # Losses are >= 0, so the running sums turn non-finite exactly when a batch does.
+                grads[part, :] = 0
+        barrier(sync, workers)
+        # Losses are >= 0, so the running sums turn non-finite exactly when a batch does;
+        # every worker reads the same sums here and leaves together.
         running_loss = 0.0
         for part in range(N_PARTS):
             running_loss += totals[part, T_LOSS]
         if not math.isfinite(running_loss):
-            totals[0, T_DIVERGED] = 1.0
+            if worker == 0:
+                totals[0, T_DIVERGED] = 1.0
             return
-        lr, step_size = rates[batch, 0], rates[batch, 1]
-        for block in prange(N_PARTS):
+        for block in range(worker, N_PARTS, workers):
             a = min(block * chunk, n_params)
             b = min(a + chunk, n_params)
             g = grads[0, a:b]
             for other in range(1, N_PARTS):
                 _add_into(g, grads[other, a:b])
             apply_update(params[a:b], g, state[0, a:b], state[1, a:b], optimizer_code, hyper,
-                         lr, step_size)
-        totals[0, T_BATCHES] += 1
+                         rates[batch, 0], rates[batch, 1])
+        barrier(sync, workers)
+        if worker == 0:
+            totals[0, T_BATCHES] += 1
+
+
+@kernel
+def train_epoch(totals, net, buffers, data, order, batch_size, codes, optimizer):
+    """``train_batches`` on the calling thread alone (same arguments, no team)."""
+    train_batches((0, 1, np.zeros(2, np.int64)), totals, net, buffers, data, order, batch_size,
+                  codes, optimizer)
 
 
 @kernel
@@ -199,22 +219,6 @@ def _add_into(out, values):
     """out += values, elementwise (1-D)."""
     for i in range(out.shape[0]):
         out[i] += values[i]
-
-
-def _copy_function(function, suffix):
-    """A twin of ``function`` under another name: Numba's on-disk cache keys on the
-    function's name and ignores jit flags, so a serial and a parallel dispatcher of
-    one Python function would overwrite each other's cache entries."""
-    twin = types.FunctionType(function.__code__.replace(co_name=function.__name__ + suffix),
-                              function.__globals__, function.__name__ + suffix,
-                              function.__defaults__, function.__closure__)
-    twin.__qualname__ = function.__qualname__ + suffix
-    twin.__doc__ = function.__doc__
-    return twin
-
-
-train_epoch = kernel(_copy_function(_train_epoch, ""))
-train_epoch_parallel = kernel(parallel=True)(_copy_function(_train_epoch, "_parallel"))
 
 
 @kernel
