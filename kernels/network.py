@@ -26,6 +26,7 @@ import numpy as np
 from ._jit import kernel
 from .codes import T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import dense_backward, dense_forward
+from .fpmode import flush_denormals, restore_mode
 from .losses import accumulate_metrics, batch_loss, output_delta
 from .optimizers import apply_update
 from .sync import barrier
@@ -157,7 +158,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, codes, op
     then, past a barrier, updates the same-numbered blocks of the flat parameters.
     The arithmetic does not depend on ``workers``: one thread gives bitwise the
     result of two. Stops early, setting totals[0, T_DIVERGED], when a batch loss
-    is not finite.
+    is not finite. Runs with denormals flushed to zero (see ``fpmode``).
     """
     worker, workers, sync = team
     params, grads, state, acts, deltas = buffers
@@ -167,6 +168,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, codes, op
     n = order.shape[0]
     n_params = params.shape[0]
     chunk = -(-n_params // (N_PARTS * _ALIGN)) * _ALIGN
+    mode = flush_denormals()
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
         rows = stop - start
@@ -193,7 +195,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, codes, op
         if not math.isfinite(running_loss):
             if worker == 0:
                 totals[0, T_DIVERGED] = 1.0
-            return
+            break
         for block in range(worker, N_PARTS, workers):
             a = min(block * chunk, n_params)
             b = min(a + chunk, n_params)
@@ -205,6 +207,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, codes, op
         barrier(sync, workers)
         if worker == 0:
             totals[0, T_BATCHES] += 1
+    restore_mode(mode)
 
 
 @kernel
@@ -225,12 +228,14 @@ def _add_into(out, values):
 def predict(out, net, params, acts, x, capacity):
     """out = network(x) in chunks of ``capacity`` rows. out: (N, units_L) overwritten."""
     n = x.shape[0]
+    mode = flush_denormals()
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
         result = forward(acts, params, net, x[start:stop], capacity)
         for i in range(stop - start):
             for j in range(result.shape[1]):
                 out[start + i, j] = result[i, j]
+    restore_mode(mode)
 
 
 @kernel

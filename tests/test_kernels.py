@@ -244,3 +244,22 @@ def test_one_compilation_per_dtype_serves_every_architecture():
             assert count == before, "a new architecture triggered a recompilation"
         before = count
     assert all(c <= 2 for c in before.values()), before
+
+
+def test_kernels_flush_denormals_inside_and_restore_the_mode_after():
+    from numba import njit
+    from fastnn.kernels.fpmode import flush_denormals, restore_mode
+
+    @njit
+    def product_inside(x):
+        mode = flush_denormals()
+        y = x[0] * x[1]
+        restore_mode(mode)
+        return y
+
+    tiny = np.array([1e-20, 1e-20], np.float32)
+    assert product_inside(tiny) == 0.0  # flushed while the kernel runs
+    model = make_model([3, 2], ["softmax"], np.float32)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(np.ones((4, 3)), np.zeros(4), epochs=1, verbose=0)
+    assert tiny[0] * tiny[1] > 0  # NumPy after a fit still computes denormals
