@@ -12,8 +12,8 @@ from ._scheduler import TeamRunner
 from .kernels import codes
 from .kernels import network as kernels
 
-# Kernel calls per epoch: the progress bar updates and the serial/parallel choice is
-# revisited between calls (each call costs ~20 us of Python).
+# Kernel calls per epoch: the progress bar updates and the team size is revisited
+# between calls (each call costs ~20 us of Python).
 CHUNKS_PER_EPOCH = 40
 
 
