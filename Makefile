@@ -33,8 +33,10 @@ train: $(STAMP) data
 	$(BIN)/fastnn train
 
 test: $(STAMP) data
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/cuda
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q tests/cuda
+	cd asv_benchmarks && ../$(BIN)/asv machine --yes >/dev/null \
+		&& FASTNN_BENCH_PROFILE=fast ../$(BIN)/asv run --python=same --quick --dry-run --show-stderr
 
 bench: $(STAMP) data
 	cd asv_benchmarks && ../$(BIN)/asv run --python=same --quick --show-stderr

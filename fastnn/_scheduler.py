@@ -15,7 +15,9 @@ import numpy as np
 
 from .kernels import network as kernels
 
-_MAX_PROBE_INTERVAL = 64
+# Chunks between probes of a losing team size, at most: a noisy probe must not lock a
+# size out for long (40 chunks make an epoch).
+_MAX_PROBE_INTERVAL = 16
 
 
 class TeamRunner:

@@ -84,7 +84,7 @@ def sample_losses(out, y, loss):
 def output_delta(out, y, loss, activation, sample_weight=None):
     """dJ/dz of the output layer for J = sum_i w_i L_i / n (sse: no 1/n, as E)."""
     n, units = out.shape
-    w = np.ones(n) if sample_weight is None else sample_weight
+    w = np.ones(n, dtype=out.dtype) if sample_weight is None else sample_weight
     scale = (w / n)[:, None] if loss != "sse" else w[:, None]
     if (activation == "softmax" and loss.endswith("categorical_crossentropy")) or (
             activation == "sigmoid" and loss == "binary_crossentropy"):
@@ -186,8 +186,8 @@ class ReferenceMLP:
         """
         outputs = forward(self.weights, self.biases, self.activations, x)
         if self.loss == "sparse_categorical_crossentropy" and np.ndim(y) == 1:
-            y = np.eye(outputs[-1].shape[1])[y]
-        w = np.ones(len(x)) if sample_weight is None else sample_weight
+            y = np.eye(outputs[-1].shape[1], dtype=outputs[-1].dtype)[y]
+        w = np.ones(len(x), dtype=outputs[-1].dtype) if sample_weight is None else sample_weight
         total = float((w * sample_losses(outputs[-1], y, self.loss)).sum())
         delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight)
         grads_w, grads_b = backward(self.weights, outputs, delta, self.activations)

@@ -5,7 +5,6 @@ what the network learns shows as a gap between the two figures. Skipped (setup r
 NotImplementedError) when the dataset is not installed locally.
 """
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import common
 from .datasets import fashion_mnist
@@ -14,7 +13,7 @@ BATCH_SIZE = 32
 WIDTH = 64
 
 
-class TestAccuracy(common.Benchmark):
+class FashionMnistAccuracy(common.Benchmark):
     """784-64-64-10 trained ``ACCURACY_EPOCHS`` epochs (fast profile: on the first
     ``N_TRAIN`` training images), evaluated on the 10,000 test images."""
 
@@ -48,7 +47,7 @@ class TestAccuracy(common.Benchmark):
         targets = common.one_hot(self.y_train, np.float32)
         sample_weight = np.ones(len(self.x_train), np.float32)
         rng = np.random.default_rng(common.SEED)
-        with threadpool_limits(common.numpy_blas_threads(BATCH_SIZE)):
+        with common.numpy_blas_limits(BATCH_SIZE):
             for _ in range(common.ACCURACY_EPOCHS):
                 reference.train_epoch(self.x_train, targets,
                                       rng.permutation(len(self.x_train)), BATCH_SIZE,

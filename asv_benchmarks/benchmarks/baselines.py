@@ -14,14 +14,14 @@ from fastnn's initial weights, on the same data, in shuffled mini-batches:
   ``torch.set_num_threads(2)``, no DataLoader: index slicing of a shuffled permutation.
 - scikit-learn: ``MLPClassifier.partial_fit`` (one epoch), alpha=0.
 
-The NumPy-based peers run under ``common.numpy_blas_threads(batch_size)``.
+The NumPy-based peers train under ``common.numpy_blas_limits(batch_size)``; inference
+runs with BLAS's defaults, as fastnn's ``predict`` does.
 
 ``track_speedup_vs_*`` time fastnn's epoch and the peer's epoch alternately in one
 process (best of ``TRACK_REPEATS`` each) and return peer time / fastnn time: each
 ratio is measured side by side, under the same machine load.
 """
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import common
 from .datasets import synthetic
@@ -47,13 +47,12 @@ class NumpyReferencePeer:
         self.rng = np.random.default_rng(common.SEED)
 
     def epoch(self):
-        with threadpool_limits(common.numpy_blas_threads(self.batch_size)):
+        with common.numpy_blas_limits(self.batch_size):
             self.model.train_epoch(self.x, self.targets, self.rng.permutation(len(self.x)),
                                    self.batch_size, self.sample_weight)
 
     def predict(self, x):
-        with threadpool_limits(common.numpy_blas_threads(len(x))):
-            return self.model.predict(x)
+        return self.model.predict(x)
 
 
 class TorchPeer:
@@ -124,12 +123,11 @@ class SklearnPeer:
             intercept[...] = weights[2 * i + 1]
 
     def epoch(self):
-        with threadpool_limits(common.numpy_blas_threads(self.batch_size)):
+        with common.numpy_blas_limits(self.batch_size):
             self.model.partial_fit(self.x, self.y)
 
     def predict(self, x):
-        with threadpool_limits(common.numpy_blas_threads(len(x))):
-            return self.model.predict_proba(x)
+        return self.model.predict_proba(x)
 
 
 PEER_CLASSES = {"numpy_reference": NumpyReferencePeer, "torch": TorchPeer,
@@ -150,16 +148,17 @@ def make_peer(peer, width, dtype, optimizer, batch_size, x, y):
 
 
 def warm_up(peer, x, y, batch_size, width, dtype, optimizer):
-    """A throw-away peer trains one epoch on a tiny slice: first-call costs (lazy
-    imports, allocator, thread pools) are paid before anything is timed."""
-    rows = min(len(x), 2 * batch_size)
+    """A throw-away peer trains one epoch on a tiny slice (8 mini-batches): first-call
+    costs (lazy imports, allocator, thread pools) are paid before anything is timed."""
+    rows = min(len(x), 8 * batch_size)
     make_peer(peer, width, dtype, optimizer, batch_size, x[:rows], y[:rows]).epoch()
 
 
 class PeerEpoch(common.Benchmark):
     """One training epoch of each peer on the data of ``fit.FitEpoch``."""
 
-    params = (PEERS, common.BATCH_SIZES, common.WIDTHS, common.DTYPES, common.OPTIMIZERS)
+    params = (PEERS, common.BATCH_SIZES, common.WIDTHS, common.PEER_DTYPES,
+              common.OPTIMIZERS)
     param_names = ["peer", "batch_size", "width", "dtype", "optimizer"]
 
     def setup(self, peer, batch_size, width, dtype, optimizer):
@@ -174,7 +173,7 @@ class PeerEpoch(common.Benchmark):
 class PeerPredict(common.Benchmark):
     """Each peer's inference: 10,000 rows, and one row."""
 
-    params = (PEERS, common.WIDTHS, common.DTYPES)
+    params = (PEERS, common.WIDTHS, common.PEER_DTYPES)
     param_names = ["peer", "width", "dtype"]
 
     def setup(self, peer, width, dtype):
@@ -185,6 +184,7 @@ class PeerPredict(common.Benchmark):
             _PREDICTORS[key] = make_peer(peer, width, dtype, "sgd", 32, self.x[:64], y[:64])
         self.peer = _PREDICTORS[key]
         self.peer.predict(self.x[:64])
+        self.peer.predict(self.row)
 
     def time_predict(self, peer, width, dtype):
         self.peer.predict(self.x)
@@ -202,13 +202,16 @@ class _Speedup(common.Benchmark):
     """Base of the ratio tracks: fastnn and one peer, float32, timed alternately."""
 
     peer_name = None
-    params = (common.BATCH_SIZES, common.WIDTHS, common.OPTIMIZERS)
+    params = (common.BATCH_SIZES, common.WIDTHS, common.SPEEDUP_OPTIMIZERS)
     param_names = ["batch_size", "width", "optimizer"]
     unit = "speedup (peer time / fastnn time)"
 
     def setup(self, batch_size, width, optimizer):
         dtype = "float32"
         self.x, self.y = synthetic(common.N_TRAIN, dtype)
+        # The peer first: PyTorch imported after Numba's OpenMP threading layer has run a
+        # parallel (prange) kernel binds to the system libgomp that Numba loaded instead
+        # of its own, and its small-op-heavy steps (Adam) then ran ~8x slower here.
         warm_up(self.peer_name, self.x, self.y, batch_size, width, dtype, optimizer)
         self.peer = make_peer(self.peer_name, width, dtype, optimizer, batch_size,
                               self.x, self.y)

@@ -4,22 +4,29 @@ Profiles (environment variable ``FASTNN_BENCH_PROFILE``, scikit-learn's
 ``SKLBENCH_PROFILE`` idea):
 
 - ``regular`` (default): Fashion-MNIST-sized data, 60,000 training samples.
-- ``fast``: 6,000 training samples, so that
-  ``asv run --python=same --quick`` of the whole suite takes a few minutes.
+- ``fast``: 6,000 training samples, and the peers (PyTorch, scikit-learn, the NumPy
+  reference) on a smaller grid (float32 only; speedup ratios for SGD only), so that
+  ``asv run --python=same --quick`` of the whole suite takes a few minutes: asv runs
+  every parameter combination in its own process, and importing PyTorch alone costs
+  2-3 s of each.
 
 The benchmarked network is the seed network's shape at two widths:
 784-W-W-10, relu/relu/softmax, sparse categorical cross-entropy, trained by
 SGD (learning rate 0.01, momentum 0.9) or Adam (0.001, epsilon 1e-7). Every peer
 (the NumPy reference, PyTorch, scikit-learn) starts from the same initial weights.
 """
+import contextlib
 import os
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 PROFILES = {
-    "fast": {"n_train": 6_000, "accuracy_epochs": 2, "track_repeats": 2},
-    "regular": {"n_train": 60_000, "accuracy_epochs": 5, "track_repeats": 3},
+    "fast": {"n_train": 6_000, "accuracy_epochs": 2, "track_repeats": 2,
+             "peer_dtypes": ["float32"], "speedup_optimizers": ["sgd"]},
+    "regular": {"n_train": 60_000, "accuracy_epochs": 5, "track_repeats": 3,
+                "peer_dtypes": ["float32", "float64"], "speedup_optimizers": ["sgd", "adam"]},
 }
 PROFILE = os.environ.get("FASTNN_BENCH_PROFILE", "regular")
 if PROFILE not in PROFILES:
@@ -38,6 +45,8 @@ BATCH_SIZES = [32, 128, 1024]
 WIDTHS = [64, 512]
 DTYPES = ["float32", "float64"]
 OPTIMIZERS = ["sgd", "adam"]
+PEER_DTYPES = SETTINGS["peer_dtypes"]                 # grid of baselines.PeerEpoch/Predict
+SPEEDUP_OPTIMIZERS = SETTINGS["speedup_optimizers"]   # grid of baselines.SpeedupVs*
 
 LEARNING_RATE = {"sgd": 0.01, "adam": 0.001}
 MOMENTUM = 0.9
@@ -88,9 +97,13 @@ def initial_weights(width, dtype, seed=SEED):
 
 
 def warm_up(model, x, y, batch_size):
-    """One epoch on a tiny slice: compiles (or loads from cache) the dtype's kernels and
-    allocates the batch size's workspace, so the timed call does neither."""
-    rows = min(x.shape[0], 2 * batch_size)
+    """One epoch of 8 mini-batches (a tiny slice): compiles (or loads from Numba's
+    cache) the dtype's kernels and allocates the batch size's workspace, so the timed
+    call does neither. Eight, not one or two: fastnn's CPU engine tries its ways of
+    running an epoch (one thread, a team of threads; a parallel and a serial kernel in
+    earlier versions) on its first chunks of batches and keeps the fastest, and a
+    shorter warm-up left a kernel to compile or load in the middle of a timed epoch."""
+    rows = min(x.shape[0], 8 * batch_size)
     model.fit(x[:rows], y[:rows], batch_size=batch_size, epochs=1, verbose=0)
 
 
@@ -110,6 +123,14 @@ def numpy_blas_threads(batch_size):
     return 1 if batch_size < 128 else None
 
 
+def numpy_blas_limits(batch_size):
+    """Context manager applying ``numpy_blas_threads`` (nothing to do for the default)."""
+    threads = numpy_blas_threads(batch_size)
+    if threads is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def best_time(function, repeats=TRACK_REPEATS):
     """Smallest wall-clock time of ``repeats`` calls of ``function()``."""
     times = []
@@ -120,17 +141,22 @@ def best_time(function, repeats=TRACK_REPEATS):
     return min(times)
 
 
+# Idle time before each timed call of a side-by-side measurement: right after a
+# multithreaded call, its worker threads (OpenBLAS's, OpenMP's) keep spinning for a
+# while, and measured here they slowed the next engine's 128-row epoch by half.
+SETTLE_SECONDS = 0.25
+
+
 def interleaved_best_times(first, second, repeats=TRACK_REPEATS):
     """(best time of first, best time of second), calls alternating so that both
     see the same machine load: the ratio of the two is measured side by side."""
     a, b = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        first()
-        a.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        second()
-        b.append(time.perf_counter() - start)
+        for function, times in ((first, a), (second, b)):
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
     return min(a), min(b)
 
 

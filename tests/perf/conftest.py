@@ -11,17 +11,22 @@ import numpy as np
 import pytest
 
 
-def interleaved_times(first, second, rounds):
+def interleaved_times(first, second, rounds, settle=0.0):
     """Wall-clock seconds of ``rounds`` calls of ``first()`` and of ``second()``, called
-    alternately; returns two arrays (compare their minima: the least-disturbed calls)."""
+    alternately; returns two arrays (compare their minima: the least-disturbed calls).
+
+    ``settle`` seconds of idling before each call let the previous call's worker
+    threads (OpenBLAS's, Numba's OpenMP pool) stop spinning: measured here, a 128-row
+    epoch right after a multithreaded one ran half again as long.
+    """
     a, b = np.empty(rounds), np.empty(rounds)
     for i in range(rounds):
-        start = time.perf_counter()
-        first()
-        a[i] = time.perf_counter() - start
-        start = time.perf_counter()
-        second()
-        b[i] = time.perf_counter() - start
+        for function, times in ((first, a), (second, b)):
+            if settle:
+                time.sleep(settle)
+            start = time.perf_counter()
+            function()
+            times[i] = time.perf_counter() - start
     return a, b
 
 
