@@ -28,6 +28,7 @@ class TeamRunner:
 
     def __init__(self):
         self.seconds_per_batch = {}
+        self._warmed = set()  # sizes run once: the first run starts threads, fills caches
         self.probe_interval = 4
         self.calls_since_probe = 0
         self._pool = None
@@ -56,7 +57,8 @@ class TeamRunner:
     def run(self, workers, batches, *args):
         """``train_batches(team, *args)`` on ``workers`` threads (this one included),
         over ``batches`` mini-batches; records the speed."""
-        warm = bool(kernels.train_batches.signatures)
+        warm = bool(kernels.train_batches.signatures) and workers in self._warmed
+        self._warmed.add(workers)
         sync = np.zeros(2, dtype=np.int64)
         start = time.perf_counter()
         helpers = [self._threads().submit(kernels.train_batches, (worker, workers, sync), *args)
