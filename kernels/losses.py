@@ -14,7 +14,7 @@ from .activations import activation_backward
 from .codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
                     CATEGORICAL_CROSSENTROPY, MSE, PROB_EPSILON, SIGMOID, SOFTMAX,
                     SPARSE_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, SSE, T_ABSOLUTE,
-                    T_CORRECT, T_COUNT, T_LOSS, T_SQUARED, T_WEIGHT)
+                    T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT)
 
 
 @kernel(inline="always")

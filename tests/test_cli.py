@@ -195,7 +195,7 @@ def test_train_data_dir_is_passed_to_load_data(capsys, tmp_path):
 def test_bad_hidden_exits_2_with_a_message(capsys, hidden, message):
     status, out, err = run(capsys, "train", "--hidden", hidden)
     assert status == 2 and out == ""
-    assert f"fastnn train: error: argument --hidden: expected comma-separated" in err
+    assert "fastnn train: error: argument --hidden: expected comma-separated" in err
     assert message in err
 
 
