@@ -1,7 +1,6 @@
 """``Sequential``: the Keras-shaped model that lays a network out as flat arrays and
-drives the fused kernels (one compiled call per epoch, or per progress-bar chunk)."""
-import time
-
+drives the fused kernels through an engine (``fastnn.engines``): each epoch runs as
+~40 compiled calls over chunks of mini-batches, with Python only in between."""
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -303,7 +302,7 @@ class Sequential:
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0):
-        """Train for ``epochs`` epochs; one compiled kernel call runs each epoch.
+        """Train for ``epochs`` epochs; the fused kernel runs whole chunks of mini-batches.
 
         Parameters
         ----------
@@ -427,7 +426,6 @@ class Sequential:
         hyper = self.optimizer.hyper(self.dtype)
         saved_params, saved_state = self.params.copy(), self._state.copy()
         progress = EpochProgress(epoch, epochs, n, enabled=verbose == 1)
-        start_time = time.perf_counter()
         totals = self._engine.train_epoch(
             data, order, batch_size, hyper, rates,
             lambda samples, totals: progress.update(samples, self._epoch_logs(totals)))
@@ -447,7 +445,7 @@ class Sequential:
             return {"loss": float("nan")}
         self.optimizer.iterations += done
         logs = self._epoch_logs(totals)
-        progress.close(logs, time.perf_counter() - start_time)
+        progress.close(logs)
         return logs
 
     def _epoch_logs(self, totals):

@@ -16,7 +16,7 @@ class EpochProgress:
             self.bar.update(samples)
             self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
 
-    def close(self, logs=None, seconds=None):
+    def close(self, logs=None):
         if self.bar is not None:
             if logs:
                 self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
