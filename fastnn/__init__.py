@@ -7,7 +7,8 @@ from . import callbacks, datasets, initializers, optimizers, regularizers, sched
 from .layers import Dense
 from .model import Sequential
 from .saving import load_model
+from .seeding import set_random_seed
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Sequential", "load_model", "callbacks", "datasets", "initializers",
+__all__ = ["Dense", "Sequential", "load_model", "set_random_seed", "callbacks", "datasets", "initializers",
            "optimizers", "regularizers", "schedules", "__version__"]

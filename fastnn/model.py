@@ -6,6 +6,7 @@ from threadpoolctl import threadpool_limits
 
 from . import losses as _losses
 from . import optimizers as _optimizers
+from . import seeding
 from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_negative_float,
                           numeric_array, positive_int)
 from .callbacks import Callback, History, TerminateOnNaN
@@ -58,7 +59,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self.epochs_completed = 0
-        self._rng = np.random.default_rng(seed)
+        self._rng = seeding.generator(seed)
         self._state = None
         self._engine = CpuEngine(self)
         self._resume_epoch = None

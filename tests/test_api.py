@@ -391,3 +391,17 @@ def test_huge_batch_size_allocates_only_for_the_data():
     model.fit(x, y, batch_size=20_000_000, epochs=1, verbose=0)  # one batch of 100
     acts, _ = model._engine.workspace(*model._engine._workspace_key)
     assert acts.size <= 100 * (784 + 10)
+
+
+def test_set_random_seed_makes_unseeded_models_reproducible(monkeypatch):
+    monkeypatch.setitem(fastnn.seeding._global, "sequence", None)  # restored afterwards
+    runs = []
+    for _ in range(2):
+        fastnn.set_random_seed(3)
+        first, second = Sequential([Dense(4, input_dim=2)]), Sequential([Dense(4, input_dim=2)])
+        runs.append((first.get_weights()[0], second.get_weights()[0]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert not np.array_equal(runs[0][0], runs[0][1])  # each model its own stream
+    with pytest.raises(ValueError, match="set_random_seed: seed must be a non-negative int"):
+        fastnn.set_random_seed(-1)
