@@ -36,13 +36,13 @@ class CpuEngine:
         self._grads = None
         self._runners = {}
 
-    def workspace(self, capacity, parts=1):
-        """(acts, deltas), each (parts, capacity * sum(sizes)), reused while the shape holds."""
-        key = (capacity, parts)
-        if self._workspace_key != key:
-            shape = (parts, capacity * int(self.model._net[0].sum()))
+    def workspace(self, capacity):
+        """(acts, deltas) for training, each (N_PARTS, capacity * sum(sizes)): one row
+        per part of a batch; reused while the capacity holds."""
+        if self._workspace_key != capacity:
+            shape = (kernels.N_PARTS, capacity * int(self.model._net[0].sum()))
             self._workspace = (np.empty(shape, self.model.dtype), np.empty(shape, self.model.dtype))
-            self._workspace_key = key
+            self._workspace_key = capacity
         return self._workspace
 
     def begin_fit(self, data, validation, batch_size):
@@ -54,7 +54,7 @@ class CpuEngine:
     def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
         model = self.model
         parts = kernels.N_PARTS
-        acts, deltas = self.workspace(-(-min(batch_size, order.shape[0]) // parts), parts)
+        acts, deltas = self.workspace(-(-min(batch_size, order.shape[0]) // parts))
         if self._grads is None or self._grads.shape[1] != model.params.size:
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
         buffers = (model.params, self._grads, model._state, acts, deltas)
@@ -158,9 +158,11 @@ class CudaEngine:
         model, cuda = self.model, self.cuda
         acts = cuda.device_array(capacity * int(model._net[0].sum()), dtype=model.dtype)
         totals = cuda.to_device(np.zeros(codes.N_TOTALS))
-        params = self._fit["params"] if self._fit else cuda.to_device(model.params)
-        if self._fit:
+        if self._fit:  # during fit: refresh the resident copy instead of a new one
+            params = self._fit["params"]
             params.copy_to_device(model.params)
+        else:
+            params = cuda.to_device(model.params)
         self.kernels.evaluate(totals, model._net, params, acts, self._device_data(data),
                               model._codes(), capacity)
         return totals.copy_to_host()

@@ -389,7 +389,7 @@ def test_huge_batch_size_allocates_only_for_the_data():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x, y = np.zeros((100, 784)), np.zeros(100)
     model.fit(x, y, batch_size=20_000_000, epochs=1, verbose=0)  # one batch of 100
-    acts, _ = model._engine.workspace(*model._engine._workspace_key)
+    acts, _ = model._engine.workspace(model._engine._workspace_key)
     assert acts.size <= 100 * (784 + 10)
 
 
