@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .kernels.checks import all_finite
+
 
 class NotCompiledError(RuntimeError, ValueError):
     """A model was trained or evaluated before ``compile``.
@@ -95,7 +97,7 @@ def numeric_array(where, argument, value, dtype):
                          "expected at least one sample.")
     with np.errstate(over="ignore"):  # reported below, by name
         converted = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(converted).all():
+    if not all_finite(converted.reshape(-1)):
         bad = int(np.size(converted) - np.isfinite(converted).sum())
         if np.issubdtype(array.dtype, np.floating) and np.isfinite(array).all():
             raise ValueError(f"{where}: {argument} has {bad} value(s) too large for "
