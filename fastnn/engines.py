@@ -15,6 +15,10 @@ from .kernels import network as kernels
 # Kernel calls per epoch: the progress bar updates and the team size is revisited
 # between calls (each call costs ~20 us of Python).
 CHUNKS_PER_EPOCH = 40
+# Batches up to this size split the first layer by units across the threads, larger
+# ones by rows (fastnn.kernels.network explains both). A deterministic rule, not a
+# measured choice: the two round differently, and a fit must be reproducible.
+SPLIT_UNITS_UP_TO = 64
 
 
 def chunks(n_samples, batch_size):
@@ -37,11 +41,11 @@ class CpuEngine:
         self._runners = {}
 
     def workspace(self, capacity):
-        """(acts, deltas) for training, each (N_PARTS, capacity * sum(sizes)): one row
-        per part of a batch; reused while the capacity holds."""
+        """(acts, deltas) for training batches of up to ``capacity`` rows, each
+        (capacity * sum(sizes),); reused while the capacity holds."""
         if self._workspace_key != capacity:
-            shape = (kernels.N_PARTS, capacity * int(self.model._net[0].sum()))
-            self._workspace = (np.empty(shape, self.model.dtype), np.empty(shape, self.model.dtype))
+            size = capacity * int(self.model._net[0].sum())
+            self._workspace = (np.empty(size, self.model.dtype), np.empty(size, self.model.dtype))
             self._workspace_key = capacity
         return self._workspace
 
@@ -54,16 +58,17 @@ class CpuEngine:
     def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
         model = self.model
         parts = kernels.N_PARTS
-        acts, deltas = self.workspace(-(-min(batch_size, order.shape[0]) // parts))
+        acts, deltas = self.workspace(min(batch_size, order.shape[0]))
         if self._grads is None or self._grads.shape[1] != model.params.size:
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
         buffers = (model.params, self._grads, model._state, acts, deltas)
         runner = self._runners.setdefault(batch_size, TeamRunner())
         part_totals = np.zeros((parts, codes.N_TOTALS))
         totals = part_totals[0]
+        split_units = batch_size <= SPLIT_UNITS_UP_TO
         for first, last, start, stop in chunks(order.shape[0], batch_size):
             runner.run(runner.pick(), last - first, part_totals, model._net, buffers, data,
-                       order[start:stop], batch_size, model._codes(),
+                       order[start:stop], batch_size, split_units, model._codes(),
                        (model.optimizer.code, hyper, rates[first:last]))
             totals = part_totals.sum(axis=0)
             if totals[codes.T_DIVERGED]:

@@ -76,14 +76,23 @@ _N = np.uint8(ord("N"))
 _T = np.uint8(ord("T"))
 
 
+@kernel(inline="always")
+def _leading_dimension(x):
+    """Elements between consecutive rows of a 2-D array whose rows are contiguous
+    (a C-contiguous array, or a block of its columns); at least 1, as BLAS requires."""
+    return np.int32(max(x.strides[0] // x.itemsize, x.shape[1], 1))
+
+
 @kernel
 def gemm(c, a, b, trans_a, trans_b, alpha, beta):
-    """C = alpha * op(A) @ op(B) + beta * C for C-contiguous 2-D arrays.
+    """C = alpha * op(A) @ op(B) + beta * C for 2-D arrays with contiguous rows.
 
     op(X) is X, or X.T when ``trans_x`` is True. ``c`` has shape (m, n) and is
     overwritten (``beta=0``) or accumulated into (``beta=1``); ``a``, ``b`` and
-    ``c`` share one float dtype. Row-major C = op(A) op(B) is column-major
-    C^T = op(B)^T op(A)^T, so B goes first in the Fortran call.
+    ``c`` share one float dtype. Each may be C-contiguous or a column block of a
+    C-contiguous array (its row stride is passed as the leading dimension).
+    Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B goes
+    first in the Fortran call.
     """
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
@@ -97,10 +106,10 @@ def gemm(c, a, b, trans_a, trans_b, alpha, beta):
         _by_ref(flag_b), _by_ref(flag_a),
         _by_ref(np.int32(n)), _by_ref(np.int32(m)), _by_ref(np.int32(k)),
         _by_ref(one_dtype_alpha),
-        _data_ptr(b), _by_ref(np.int32(b.shape[1])),
-        _data_ptr(a), _by_ref(np.int32(a.shape[1])),
+        _data_ptr(b), _by_ref(_leading_dimension(b)),
+        _data_ptr(a), _by_ref(_leading_dimension(a)),
         _by_ref(one_dtype_beta),
-        _data_ptr(c), _by_ref(np.int32(n)),
+        _data_ptr(c), _by_ref(_leading_dimension(c)),
     )
     if c.itemsize == 4:
         _sgemm(args)

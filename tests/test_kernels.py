@@ -1,6 +1,7 @@
 """Kernels against the NumPy reference and against finite differences."""
 import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastnn import Dense, Sequential, reference
+from fastnn.optimizers import Adam
 from fastnn.regularizers import L2
 from fastnn.kernels import codes
 from fastnn.kernels import network as kn
@@ -52,8 +54,9 @@ def kernel_gradients(model, x, y_dense, labels, weights, loss):
     deltas = np.empty_like(acts)
     grads = np.empty_like(model.params)
     data = (x.astype(model.dtype), y_dense.astype(model.dtype), labels, weights.astype(model.dtype))
+    n = x.shape[0]
     total, out = kn.loss_and_gradients(grads, model._net, model.params, acts, deltas, data,
-                                       np.arange(x.shape[0]), LOSSES[loss], x.shape[0], True)
+                                       np.arange(n), 0, n, LOSSES[loss], n, 0, True)
     return total, out.copy(), grads
 
 
@@ -263,3 +266,66 @@ def test_kernels_flush_denormals_inside_and_restore_the_mode_after():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(np.ones((4, 3)), np.zeros(4), epochs=1, verbose=0)
     assert tiny[0] * tiny[1] > 0  # NumPy after a fit still computes denormals
+
+
+# --------------------------------------------------------- splitting a batch in parts
+SPLIT_CASES = {
+    # name: (sizes, activations, use_bias, l2 strength)
+    "three layers, L2": ((9, 8, 6, 4), ("relu", "tanh", "softmax"), True, 0.01),
+    "odd first layer, no bias": ((5, 3, 2), ("sigmoid", "softmax"), False, 0.0),
+    "one-unit first layer": ((4, 1, 3), ("tanh", "softmax"), True, 0.02),
+    "one layer (nothing to split by units)": ((4, 3), ("softmax",), True, 0.0),
+}
+
+
+def run_train_batches(model, x, labels, batch_size, split_units, workers, optimizer):
+    """kn.train_batches over one epoch with a team of ``workers`` threads; returns
+    (summed totals, params, optimizer state)."""
+    dtype = model.dtype
+    n = x.shape[0]
+    params = model.params.copy()
+    sizes = model._net[0]
+    workspace = min(batch_size, n) * int(sizes.sum())
+    buffers = (params, np.zeros((kn.N_PARTS, params.size), dtype),
+               np.zeros((2, params.size), dtype), np.zeros(workspace, dtype),
+               np.zeros(workspace, dtype))
+    data = (x.astype(dtype), np.zeros((0, sizes[-1]), dtype), labels,
+            np.linspace(0.5, 1.5, n).astype(dtype))
+    order = np.random.default_rng(5).permutation(n)
+    n_batches = -(-n // batch_size)
+    totals = np.zeros((kn.N_PARTS, codes.N_TOTALS))
+    sync = np.zeros(2, np.int64)
+    run_codes = (LOSSES["sparse_categorical_crossentropy"], codes.SPARSE_ACCURACY, False)
+    args = (totals, model._net, buffers, data, order, batch_size, split_units, run_codes,
+            (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        helpers = [pool.submit(kn.train_batches, (w, workers, sync), *args)
+                   for w in range(1, workers)]
+        kn.train_batches((0, workers, sync), *args)
+        for helper in helpers:
+            helper.result()
+    return totals.sum(axis=0), params, buffers[2]
+
+
+@pytest.mark.parametrize("case", list(SPLIT_CASES))
+@pytest.mark.parametrize("batch_size", [1, 7, 29])
+def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
+    """Split by rows or by first-layer units, one thread or two: the team's size
+    changes nothing (bitwise), the split only the rounding."""
+    sizes, activations, use_bias, strength = SPLIT_CASES[case]
+    model = make_model(sizes, activations, use_bias=use_bias,
+                       l2=L2(strength) if strength else None)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((29, sizes[0]))
+    labels = rng.integers(0, sizes[-1], 29).astype(np.int64)
+    runs = {}
+    for split_units in (False, True):
+        for workers in (1, 2):
+            runs[split_units, workers] = run_train_batches(
+                model, x, labels, batch_size, split_units, workers, Adam(0.01))
+        for one, two in zip(runs[split_units, 1], runs[split_units, 2]):
+            np.testing.assert_array_equal(one, two)
+    for by_rows, by_units in zip(runs[False, 1], runs[True, 1]):
+        np.testing.assert_allclose(by_units, by_rows, rtol=1e-10, atol=1e-13)
+    assert runs[True, 1][0][codes.T_BATCHES] == -(-29 // batch_size)
+    assert np.abs(runs[True, 1][1] - model.params).max() > 0  # it trained

@@ -29,9 +29,10 @@ def seed_model(dtype="float64", seed=3, hidden="tanh"):
                        Dense(4, activation="softmax")], dtype=dtype, seed=seed)
 
 
+@pytest.mark.parametrize("batch_size", [16, 100])  # first layer split by units; by rows
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_fit_matches_reference_for_every_optimizer(name):
-    """Several shuffled epochs with a partial last batch: fastnn == NumPy reference."""
+def test_fit_matches_reference_for_every_optimizer(name, batch_size):
+    """Several shuffled epochs (with a partial last batch): fastnn == NumPy reference."""
     make_optimizer, hyper = OPTIMIZERS[name]
     x, labels = data()
     model = seed_model()
@@ -42,9 +43,10 @@ def test_fit_matches_reference_for_every_optimizer(name):
                                  {"momentum": "sgd", "nesterov": "sgd"}.get(name, name), **hyper)
     shuffler = copy.deepcopy(model._rng)
     model.compile(optimizer=make_optimizer(), loss="sparse_categorical_crossentropy")
-    history = model.fit(x, labels, batch_size=16, epochs=4, verbose=0)
+    history = model.fit(x, labels, batch_size=batch_size, epochs=4, verbose=0)
     y = np.eye(4)[labels]
-    ref_losses = [ref.train_epoch(x, y, shuffler.permutation(len(x)), 16) for _ in range(4)]
+    ref_losses = [ref.train_epoch(x, y, shuffler.permutation(len(x)), batch_size)
+                  for _ in range(4)]
     np.testing.assert_allclose(history.history["loss"], ref_losses, rtol=1e-10)
     expected = [array for pair in zip(ref.weights, ref.biases) for array in pair]
     for mine, theirs in zip(model.get_weights(), expected):

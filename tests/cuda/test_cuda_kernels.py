@@ -308,20 +308,21 @@ def make_data(n, sizes, loss, dtype, seed=7):
 
 
 def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
-    """The CPU train_epoch from fresh buffers; returns (totals, params, state).
+    """The CPU train_epoch (split by rows) from fresh buffers; returns (totals, params,
+    state).
 
-    The CPU splits each batch into N_PARTS row blocks with their own gradient and
-    workspace buffers and per-part totals (summed here); the device does not.
+    The CPU splits each batch into N_PARTS parts with their own gradient buffers and
+    per-part totals (summed here); the device does not.
     """
     sizes = net[0]
     parts = cpu_network.N_PARTS
-    workspace = -(-batch_size // parts) * int(sizes.sum())
+    workspace = batch_size * int(sizes.sum())
     totals = np.zeros((parts, codes.N_TOTALS))
     buffers = (params.copy(), np.zeros((parts, params.size), params.dtype),
                np.zeros((2, params.size), params.dtype),
-               np.zeros((parts, workspace), params.dtype),
-               np.zeros((parts, workspace), params.dtype))
-    cpu_network.train_epoch(totals, net, buffers, data, order, batch_size, run_codes, optimizer)
+               np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
+    cpu_network.train_epoch(totals, net, buffers, data, order, batch_size, False, run_codes,
+                            optimizer)
     return totals.sum(axis=0), buffers[0], buffers[2]
 
 
