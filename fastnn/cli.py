@@ -3,7 +3,8 @@
 ::
 
     fastnn train   train 784-64-64-10 (relu, softmax, adam) on Fashion-MNIST or MNIST
-    fastnn bench   time one epoch of fastnn beside the NumPy reference, PyTorch, sklearn
+    fastnn bench   time one epoch of fastnn beside the NumPy reference, PyTorch, sklearn,
+                   JAX and Keras 3
     fastnn info    versions, BLAS libraries, thread counts, CUDA availability
 
 ``python -m fastnn`` runs the same command. :func:`main` takes an argument list and
@@ -35,9 +36,9 @@ DATASETS = {"fashion_mnist": fashion_mnist, "mnist": mnist}
 TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "synthetic": "synthetic data"}
 LOSS = "sparse_categorical_crossentropy"
 N_FEATURES, N_CLASSES = 784, 10
-FRAMEWORKS = ("fastnn", "numpy", "torch", "sklearn")
+FRAMEWORKS = ("fastnn", "numpy", "torch", "sklearn", "jax", "keras")
 LABELS = {"fastnn": "fastnn", "numpy": "numpy reference", "torch": "pytorch",
-          "sklearn": "scikit-learn"}
+          "sklearn": "scikit-learn", "jax": "jax", "keras": "keras"}
 # Exceptions that mean "the request cannot be done", reported as one message, exit 2.
 # FloatingPointError: fit's divergence report; OSError: missing data, unwritable --save.
 USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError)
@@ -131,6 +132,7 @@ examples:
   fastnn bench --batch-size 32,128,1024 --optimizer sgd --lr 0.01
   fastnn bench --synthetic --samples 10000 --repeats 5 --threads 1
   fastnn bench --frameworks fastnn,numpy --dtype float64
+  fastnn bench --frameworks torch,jax,keras --optimizer sgd --momentum 0.9
 
 Every framework starts each repeat from the same initial weights (fastnn's
 seeded Glorot draw) and trains one shuffled epoch on the same data, after an
@@ -138,6 +140,10 @@ untimed warm-up on a few batches (which compiles fastnn's kernels). "x fastnn" i
 time divided by fastnn's at the same batch size (above 1: slower than fastnn).
 PyTorch runs a plain index loop (no DataLoader); scikit-learn runs
 MLPClassifier.partial_fit (sgd and adam only; relu, tanh, sigmoid, linear).
+JAX runs each epoch's full batches in one jitted lax.scan (fastnn.peers.JaxPeer);
+Keras 3 runs one model.fit per epoch, on the JAX backend when jax is installed
+(KERAS_BACKEND, if set, wins); both are compiled for the epoch's shapes before the
+timer starts. pip install -e ".[peers]" installs them.
 """
 
 
@@ -209,11 +215,13 @@ def _train_parser(subparsers):
 def _bench_parser(subparsers):
     parser = subparsers.add_parser(
         "bench", formatter_class=_HelpFormatter, epilog=BENCH_EPILOG,
-        help="time one training epoch of fastnn beside NumPy, PyTorch and scikit-learn",
+        help="time one training epoch of fastnn beside NumPy, PyTorch, scikit-learn, "
+             "JAX and Keras",
         description="Time one training epoch of the same network on the same data with "
                     "fastnn, the NumPy reference (fastnn.reference.ReferenceMLP) and, when "
-                    "importable, PyTorch and scikit-learn. Prints the median and minimum "
-                    "seconds per epoch of --repeats runs and each one's ratio to fastnn.")
+                    "importable, PyTorch, scikit-learn, JAX and Keras 3. Prints the median "
+                    "and minimum seconds per epoch of --repeats runs and each one's ratio "
+                    "to fastnn.")
     _add_data_options(parser, "use the first N training samples (synthetic: N samples); "
                               "default: all 60000")
     _add_model_options(parser, ["adam", "rmsprop", "sgd"], "adam")
@@ -579,9 +587,33 @@ def _sklearn_runner(x, y, spec):
     return epoch
 
 
+def _peer_runner(framework):
+    """The runner of a ``fastnn.peers`` framework ("jax" or "keras").
+
+    One peer holds the data; each epoch starts again from the initial weights with a
+    fresh optimizer state, and compiling for the epoch's shapes (batch size, samples)
+    happens before the timer starts.
+    """
+    def runner(x, y, spec):
+        from . import peers
+        peer = peers.make_peer(framework, spec.weights, x, y, optimizer=spec.optimizer,
+                               learning_rate=spec.lr, momentum=spec.momentum,
+                               activation=spec.activation, seed=spec.seed)
+
+        def epoch(batch_size, n):
+            peer.set_weights(spec.weights)
+            peer.prepare(batch_size, n)
+            return _timed(peer.epoch, batch_size, n)
+
+        return epoch
+
+    return runner
+
+
 RUNNERS = {"fastnn": _fastnn_runner, "numpy": _reference_runner, "torch": _torch_runner,
-           "sklearn": _sklearn_runner}
-MODULES = {"torch": "torch", "sklearn": "sklearn"}
+           "sklearn": _sklearn_runner, "jax": _peer_runner("jax"),
+           "keras": _peer_runner("keras")}
+MODULES = {"torch": "torch", "sklearn": "sklearn", "jax": "jax", "keras": "keras"}
 
 
 def _frameworks(text):
@@ -607,7 +639,17 @@ def _runners(x, y, spec, names):
                 reason = f"import failed: {error}"
         if reason is not None:
             notes.append(f"{LABELS[name]}: skipped, {reason}")
+        elif name in ("jax", "keras"):
+            notes.append(f"{LABELS[name]}: {_peer_note(name, spec)}")
     return runners, notes
+
+
+def _peer_note(name, spec):
+    from . import peers
+    note = peers.describe(name)
+    if spec.threads is not None:
+        note += "; --threads limits BLAS and Numba, not this framework's own threads"
+    return note
 
 
 def _measure(epoch, batch_size, n, repeats, warm_up):
@@ -727,7 +769,8 @@ def run_info(args):
     import numba
     print(f"fastnn {__version__} (python {platform.python_version()}, "
           f"{platform.system()} {platform.machine()})")
-    for name in ("numpy", "numba", "scipy", "threadpoolctl", "tqdm", "torch", "scikit-learn"):
+    for name in ("numpy", "numba", "scipy", "threadpoolctl", "tqdm", "torch", "scikit-learn",
+                 "jax", "keras"):
         print(f"  {name:<14}{_version(name)}")
     print("BLAS and OpenMP libraries (threadpoolctl):")
     print("\n".join(_blas_lines()))

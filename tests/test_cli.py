@@ -46,7 +46,7 @@ def summary_value(out, label):
 def bench_rows(out):
     """{(framework, batch): (median, min, ratio)} parsed from the bench table."""
     rows = {}
-    pattern = r"^(fastnn|numpy reference|pytorch|scikit-learn)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)x$"
+    pattern = r"^(fastnn|numpy reference|pytorch|scikit-learn|jax|keras)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)x$"
     for name, batch, median, best, ratio in re.findall(pattern, out, re.MULTILINE):
         rows[name, int(batch)] = (float(median), float(best), float(ratio))
     return rows
@@ -256,7 +256,7 @@ def test_cuda_without_a_gpu_exits_2(capsys):
 
 def test_errors_through_the_real_entry_point_have_no_traceback():
     result = subprocess.run([sys.executable, "-m", "fastnn", "train", "--hidden", "64,x"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
@@ -277,11 +277,12 @@ def test_bench_synthetic_prints_the_table(capsys):
     assert 0 < best <= median and ratio == 1.0
     reference = rows["numpy reference", 128]
     assert reference[2] == pytest.approx(reference[0] / median, rel=0.01, abs=0.01)
-    for name, module in [("pytorch", "torch"), ("scikit-learn", "sklearn")]:
+    for name, module in [("pytorch", "torch"), ("scikit-learn", "sklearn"), ("jax", "jax"),
+                         ("keras", "keras")]:
         if importlib.util.find_spec(module) is None:
             assert f"note: {name}: skipped, not installed ({module} is not importable)" in out
         else:
-            assert (name, 128) in rows
+            assert (name, 128) in rows or f"note: {name}: skipped, import failed" in out
 
 
 def test_bench_several_batch_sizes_and_frameworks_subset(capsys):
@@ -292,6 +293,28 @@ def test_bench_several_batch_sizes_and_frameworks_subset(capsys):
     assert "784-16-10" in out and "SGD (learning_rate 0.01, momentum 0.9)" in out
     assert set(bench_rows(out)) == {("fastnn", 32), ("numpy reference", 32),
                                     ("fastnn", 256), ("numpy reference", 256)}
+
+
+def test_bench_jax_and_keras_peers(capsys):
+    status, out, _ = run(capsys, "bench", "--synthetic", "--samples", "256", "--repeats", "1",
+                         "--batch-size", "64", "--frameworks", "jax,keras", "--hidden", "16",
+                         "--optimizer", "sgd", "--momentum", "0.9")
+    assert status == 0
+    rows = bench_rows(out)
+    for name in ("jax", "keras"):
+        if importlib.util.find_spec(name) is None:
+            assert f"note: {name}: skipped, not installed ({name} is not importable)" in out
+            assert (name, 64) not in rows
+        elif (name, 64) not in rows:    # keras without jax: Keras's default backend
+            assert f"note: {name}: skipped, import failed: " in out
+        else:
+            assert rows[name, 64][0] > 0
+    if ("jax", 64) in rows:
+        assert re.search(r"^note: jax: JAX \S+ on \w+, each epoch one jitted lax.scan", out,
+                         re.MULTILINE)
+    if ("keras", 64) in rows:
+        assert re.search(r"^note: keras: Keras \S+ on the \w+ backend", out, re.MULTILINE)
+    assert set(rows) - {("jax", 64), ("keras", 64)} == {("fastnn", 64)}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn")
@@ -314,7 +337,9 @@ def test_bench_on_a_slice_of_fashion_mnist(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--batch-size", "32,abc"], "argument --batch-size: expected comma-separated"),
-    (["--frameworks", "fastnn,jax"], "--frameworks: unknown 'jax'"),
+    (["--frameworks", "fastnn,mxnet"], ("--frameworks: unknown 'mxnet'; expected a "
+                                        "comma-separated subset of "
+                                        "fastnn,numpy,torch,sklearn,jax,keras")),
     (["--samples", "100", "--batch-size", "500"], "--batch-size 500 exceeds the 100 samples"),
 ])
 def test_bench_errors_exit_2(capsys, argv, message):

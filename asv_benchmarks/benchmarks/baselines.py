@@ -1,6 +1,8 @@
 """The same epoch, and the same inference, in other engines: fastnn's own NumPy
-reference (always), PyTorch CPU eager and scikit-learn's MLPClassifier (when
-importable; otherwise setup raises NotImplementedError and asv reports them skipped).
+reference (always), PyTorch CPU eager, scikit-learn's MLPClassifier, JAX and Keras 3
+(when importable; otherwise setup raises NotImplementedError and asv reports them
+skipped). JAX and Keras run in the regular profile only (``common.PEERS``); in the
+fast profile their speedup tracks report skipped.
 
 Every peer trains 784-W-W-10 relu/relu/softmax with sparse categorical cross-entropy
 from fastnn's initial weights, on the same data, in shuffled mini-batches:
@@ -13,6 +15,15 @@ from fastnn's initial weights, on the same data, in shuffled mini-batches:
   ``CrossEntropyLoss`` as PyTorch users write it), ``torch.optim.SGD``/``Adam``,
   ``torch.set_num_threads(2)``, no DataLoader: index slicing of a shuffled permutation.
 - scikit-learn: ``MLPClassifier.partial_fit`` (one epoch), alpha=0.
+- JAX (``fastnn.peers.JaxPeer``): each epoch's full batches in ONE jitted function, a
+  ``jax.lax.scan`` over the batches' row indices, the partial batch in a jitted step;
+  SGD momentum and Adam written with ``jax.tree_util``; XLA's default CPU threads.
+  Compiled for the epoch's shapes in setup, never inside a timed epoch.
+- Keras 3 (``fastnn.peers.KerasPeer``): ``keras.Sequential`` of ``Dense`` layers, one
+  ``model.fit(epochs=1, shuffle=True)`` per epoch, on the JAX backend
+  (``KERAS_BACKEND=jax`` is set before keras is first imported when jax is installed
+  and the variable is unset; otherwise Keras's default backend). Setup trains one
+  full and one partial batch first, so the train step is compiled.
 
 The NumPy-based peers train under ``common.numpy_blas_limits(batch_size)``; inference
 runs with BLAS's defaults, as fastnn's ``predict`` does.
@@ -26,7 +37,7 @@ import numpy as np
 from . import common
 from .datasets import synthetic
 
-PEERS = ["numpy_reference", "torch", "sklearn"]
+PEERS = common.PEERS           # the profile's; PEER_CLASSES has every peer
 
 
 class NumpyReferencePeer:
@@ -130,8 +141,42 @@ class SklearnPeer:
         return self.model.predict_proba(x)
 
 
+class _FastnnPeersPeer:
+    """A ``fastnn.peers`` peer (the same code ``fastnn bench`` times), adapted to the
+    suite: built from fastnn's initial weights, compiled for its batch size in setup."""
+
+    framework = None
+
+    def __init__(self, width, dtype, optimizer, batch_size, x, y):
+        peers = _import_peers(self.framework, dtype)
+        self.peer = peers.make_peer(
+            self.framework, common.initial_weights(width, dtype), x, y, optimizer=optimizer,
+            learning_rate=common.LEARNING_RATE[optimizer],
+            momentum=common.MOMENTUM if optimizer == "sgd" else None, seed=common.SEED)
+        self.batch_size = batch_size
+        self.peer.prepare(batch_size)
+
+    def epoch(self):
+        self.peer.epoch(self.batch_size)        # returns once the device is done
+
+    def predict(self, x):
+        return self.peer.predict(x)
+
+
+class JaxPeer(_FastnnPeersPeer):
+    """JAX: the whole epoch in one jit (``lax.scan`` over the mini-batches)."""
+
+    framework = "jax"
+
+
+class KerasPeer(_FastnnPeersPeer):
+    """Keras 3 ``model.fit``, JAX backend when jax is installed (``KERAS_BACKEND``)."""
+
+    framework = "keras"
+
+
 PEER_CLASSES = {"numpy_reference": NumpyReferencePeer, "torch": TorchPeer,
-                "sklearn": SklearnPeer}
+                "sklearn": SklearnPeer, "jax": JaxPeer, "keras": KerasPeer}
 
 
 def _import(name):
@@ -141,6 +186,19 @@ def _import(name):
         return importlib.import_module(name)
     except ImportError as error:
         raise NotImplementedError(f"{name} is not installed: {error}") from None
+
+
+def _import_peers(framework, dtype):
+    """fastnn.peers, once ``framework`` imports (Keras through ``import_keras``, which
+    picks its backend); NotImplementedError, a skip for asv, when it does not."""
+    from fastnn import peers
+
+    importer = peers.import_jax if framework == "jax" else peers.import_keras
+    try:
+        importer(dtype)
+    except ImportError as error:
+        raise NotImplementedError(f"{framework} is not importable: {error}") from None
+    return peers
 
 
 def make_peer(peer, width, dtype, optimizer, batch_size, x, y):
@@ -182,6 +240,7 @@ class PeerPredict(common.Benchmark):
         key = (peer, width, dtype)
         if key not in _PREDICTORS:     # setup runs before every sample: build once
             _PREDICTORS[key] = make_peer(peer, width, dtype, "sgd", 32, self.x[:64], y[:64])
+            _PREDICTORS[key].predict(self.x)    # JAX and Keras compile each input shape
         self.peer = _PREDICTORS[key]
         self.peer.predict(self.x[:64])
         self.peer.predict(self.row)
@@ -207,6 +266,9 @@ class _Speedup(common.Benchmark):
     unit = "speedup (peer time / fastnn time)"
 
     def setup(self, batch_size, width, optimizer):
+        if self.peer_name not in PEERS:
+            raise NotImplementedError(f"{self.peer_name}: not in the {common.PROFILE} "
+                                      "profile's peers")
         dtype = "float32"
         self.x, self.y = synthetic(common.N_TRAIN, dtype)
         # The peer first: PyTorch imported after Numba's OpenMP threading layer has run a
@@ -243,4 +305,18 @@ class SpeedupVsSklearn(_Speedup):
     peer_name = "sklearn"
 
     def track_speedup_vs_sklearn(self, batch_size, width, optimizer):
+        return self._ratio(batch_size)
+
+
+class SpeedupVsJax(_Speedup):
+    peer_name = "jax"
+
+    def track_speedup_vs_jax(self, batch_size, width, optimizer):
+        return self._ratio(batch_size)
+
+
+class SpeedupVsKeras(_Speedup):
+    peer_name = "keras"
+
+    def track_speedup_vs_keras(self, batch_size, width, optimizer):
         return self._ratio(batch_size)

@@ -8,12 +8,14 @@ Profiles (environment variable ``FASTNN_BENCH_PROFILE``, scikit-learn's
   reference) on a smaller grid (float32 only; speedup ratios for SGD only), so that
   ``asv run --python=same --quick`` of the whole suite takes a few minutes: asv runs
   every parameter combination in its own process, and importing PyTorch alone costs
-  2-3 s of each.
+  2-3 s of each. The JAX and Keras peers are left out (their benchmarks report
+  skipped): importing them and compiling each shape costs seconds more per process.
 
 The benchmarked network is the seed network's shape at two widths:
 784-W-W-10, relu/relu/softmax, sparse categorical cross-entropy, trained by
 SGD (learning rate 0.01, momentum 0.9) or Adam (0.001, epsilon 1e-7). Every peer
-(the NumPy reference, PyTorch, scikit-learn) starts from the same initial weights.
+(the NumPy reference, PyTorch, scikit-learn, JAX, Keras 3) starts from the same
+initial weights.
 """
 import contextlib
 import os
@@ -24,9 +26,11 @@ from threadpoolctl import threadpool_limits
 
 PROFILES = {
     "fast": {"n_train": 6_000, "accuracy_epochs": 2, "track_repeats": 2,
-             "peer_dtypes": ["float32"], "speedup_optimizers": ["sgd"]},
+             "peer_dtypes": ["float32"], "speedup_optimizers": ["sgd"],
+             "peers": ["numpy_reference", "torch", "sklearn"]},
     "regular": {"n_train": 60_000, "accuracy_epochs": 5, "track_repeats": 3,
-                "peer_dtypes": ["float32", "float64"], "speedup_optimizers": ["sgd", "adam"]},
+                "peer_dtypes": ["float32", "float64"], "speedup_optimizers": ["sgd", "adam"],
+                "peers": ["numpy_reference", "torch", "sklearn", "jax", "keras"]},
 }
 PROFILE = os.environ.get("FASTNN_BENCH_PROFILE", "regular")
 if PROFILE not in PROFILES:
@@ -45,6 +49,7 @@ BATCH_SIZES = [32, 128, 1024]
 WIDTHS = [64, 512]
 DTYPES = ["float32", "float64"]
 OPTIMIZERS = ["sgd", "adam"]
+PEERS = SETTINGS["peers"]                             # grid of baselines.PeerEpoch/Predict
 PEER_DTYPES = SETTINGS["peer_dtypes"]                 # grid of baselines.PeerEpoch/Predict
 SPEEDUP_OPTIMIZERS = SETTINGS["speedup_optimizers"]   # grid of baselines.SpeedupVs*
 
