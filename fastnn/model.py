@@ -140,8 +140,16 @@ class Sequential:
         return int(self.params.size)
 
     def _require_built(self, where):
-        if not self.built:
-            self.build()
+        """Build now when the layers and input size allow it; else say what ``where``
+        needs, by name."""
+        if self.built:
+            return
+        if not self.layers:
+            raise ValueError(f"{where}: the model has no layers; add Dense layers first.")
+        if self.layers[0].input_dim is None:
+            raise ValueError(f"{where}: the input size is unknown; pass input_dim to the "
+                             "first Dense layer or call fit/build with data.")
+        self.build()
 
     def _weight_shapes(self, where):
         """Keras-orientation shapes of ``get_weights()``, known without building."""

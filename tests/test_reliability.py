@@ -1070,3 +1070,14 @@ def test_model_checkpoint_save_best_only(tmp_path):
     assert loaded.epochs_completed == best_epoch + 1
     np.testing.assert_allclose(loaded.evaluate(X[15:], LABELS[15:])["loss"],
                                min(history["val_loss"]), rtol=1e-5)
+
+
+def test_weights_of_an_unbuilt_model_of_unknown_width_name_the_call():
+    model = make_model("mse", "inferred")
+    before = state_of(model)
+    for call, where in ((model.get_weights, "get_weights"), (model.count_params, "count_params")):
+        with pytest.raises(ValueError, match=rf"^{where}: the input size is unknown"):
+            call()
+        assert_same_state(model, before)
+    with pytest.raises(ValueError, match=r"^get_weights: the model has no layers"):
+        Sequential(seed=0).get_weights()
