@@ -3,7 +3,7 @@
 ``train_batches`` computes bitwise the same result whatever the team's size
 (fastnn.kernels.network), so the size changes only speed, and it can change between
 any two chunks of batches. Why measure instead of always using every core: the team
-meets at a barrier twice per mini-batch; on an idle machine that costs about a
+meets at a barrier two or four times per mini-batch; on an idle machine that costs about a
 microsecond, but when another process holds a core the barrier waits for a
 descheduled thread, and one thread alone is faster.
 """
