@@ -66,6 +66,16 @@ def positive_int(where, argument, value, allow_zero=False):
     return int(value)
 
 
+def finite_float(where, argument, value):
+    """A finite real of either sign, as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} "
+                        f"{value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {argument} must be finite, got {value}.")
+    return float(value)
+
+
 def non_negative_float(where, argument, value, upper=None):
     """A finite real >= 0 (and < upper when given)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):

@@ -3,11 +3,9 @@
 Each initializer draws a kernel in Keras's (n_in, n_out) orientation from the
 model's NumPy ``Generator``; ``fan_in = n_in``, ``fan_out = n_out``.
 """
-import numbers
-
 import numpy as np
 
-from ._validation import choice, non_negative_float
+from ._validation import choice, finite_float, non_negative_float
 
 # std of a unit normal truncated to [-2, 2]; variance-scaling divides by it, as Keras.
 _TRUNCATED_STD = 0.87962566103423978
@@ -27,16 +25,6 @@ _MODES = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "fan_avg"}
 _DISTRIBUTIONS = {"truncated_normal": "truncated_normal",
                   "untruncated_normal": "untruncated_normal", "normal": "truncated_normal",
                   "uniform": "uniform"}
-
-
-def _finite(where, argument, value):
-    """A finite real (any sign)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} "
-                        f"{value!r}.")
-    if not np.isfinite(value):
-        raise ValueError(f"{where}: {argument} must be finite, got {value}.")
-    return float(value)
 
 
 class Initializer:
@@ -68,7 +56,7 @@ class Constant(Initializer):
     """Every value ``value``."""
 
     def __init__(self, value=0.0):
-        self.value = _finite("Constant", "value", value)
+        self.value = finite_float("Constant", "value", value)
 
     def __call__(self, shape, rng):
         return np.full(shape, self.value)
@@ -78,7 +66,7 @@ class RandomNormal(Initializer):
     """N(mean, stddev^2)."""
 
     def __init__(self, mean=0.0, stddev=0.05):
-        self.mean = _finite("RandomNormal", "mean", mean)
+        self.mean = finite_float("RandomNormal", "mean", mean)
         self.stddev = non_negative_float("RandomNormal", "stddev", stddev)
 
     def __call__(self, shape, rng):
@@ -89,8 +77,8 @@ class RandomUniform(Initializer):
     """U(minval, maxval)."""
 
     def __init__(self, minval=-0.05, maxval=0.05):
-        self.minval = _finite("RandomUniform", "minval", minval)
-        self.maxval = _finite("RandomUniform", "maxval", maxval)
+        self.minval = finite_float("RandomUniform", "minval", minval)
+        self.maxval = finite_float("RandomUniform", "maxval", maxval)
         if self.minval > self.maxval:
             raise ValueError(f"RandomUniform: minval must be <= maxval, got minval={minval} "
                              f"and maxval={maxval}.")
@@ -103,7 +91,7 @@ class TruncatedNormal(Initializer):
     """N(mean, stddev^2) with draws beyond 2 stddev redrawn (tf.truncated_normal)."""
 
     def __init__(self, mean=0.0, stddev=0.05):
-        self.mean = _finite("TruncatedNormal", "mean", mean)
+        self.mean = finite_float("TruncatedNormal", "mean", mean)
         self.stddev = non_negative_float("TruncatedNormal", "stddev", stddev)
 
     def __call__(self, shape, rng):

@@ -4,21 +4,9 @@
 Each schedule is evaluated for a whole epoch's steps at once (``rates(steps)``),
 so the fused epoch kernel reads one precomputed rate per mini-batch.
 """
-import numbers
-
 import numpy as np
 
-from ._validation import non_negative_float, positive_int
-
-
-def _number(where, argument, value):
-    """A finite real of either sign."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} "
-                        f"{value!r}.")
-    if not np.isfinite(value):
-        raise ValueError(f"{where}: {argument} must be finite, got {value}.")
-    return float(value)
+from ._validation import finite_float, non_negative_float, positive_int
 
 
 class LearningRateSchedule:
@@ -83,7 +71,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             if isinstance(sequence, (str, bytes)) or not hasattr(sequence, "__len__"):
                 raise TypeError(f"{where}: {argument} must be a list of numbers, got "
                                 f"{type(sequence).__name__} {sequence!r}.")
-        boundaries = [_number(where, f"boundaries[{i}]", v) for i, v in enumerate(boundaries)]
+        boundaries = [finite_float(where, f"boundaries[{i}]", v) for i, v in enumerate(boundaries)]
         values = [non_negative_float(where, f"values[{i}]", v) for i, v in enumerate(values)]
         if len(values) != len(boundaries) + 1:
             raise ValueError("PiecewiseConstantDecay: values must have exactly one more entry "
