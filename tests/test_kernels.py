@@ -15,6 +15,7 @@ from fastnn.kernels import codes
 from fastnn.kernels import network as kn
 from fastnn.kernels import optimizers as ko
 from fastnn.kernels.activations import activation_backward, bias_activation
+from fastnn.kernels.checks import all_finite
 from fastnn.registries import ACTIVATIONS, LOSSES
 
 ACTIVATION_NAMES = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
@@ -329,3 +330,14 @@ def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
         np.testing.assert_allclose(by_units, by_rows, rtol=1e-10, atol=1e-13)
     assert runs[True, 1][0][codes.T_BATCHES] == -(-29 // batch_size)
     assert np.abs(runs[True, 1][1] - model.params).max() > 0  # it trained
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 4095, 4096, 10_000, 10_006])
+def test_all_finite_finds_one_bad_value_anywhere(dtype, bad, where):
+    values = np.full(10_007, np.finfo(dtype).max, dtype)  # huge but finite: v * 0 is 0
+    assert all_finite(values)
+    values[where] = bad
+    assert not all_finite(values)
+    assert not all_finite(values[where:where + 1])
