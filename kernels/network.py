@@ -24,7 +24,7 @@ Two ways to split, fixed per fit (they round differently), chosen by the caller:
   the seed network's 55,050 parameters) then stays in one core's cache, which is
   what a small batch's time goes to: at batch 32 it measured ~25% faster on 2 cores.
   Four barriers per batch, and each part reads the whole batch's inputs, so large
-  batches split by rows.
+  batches split by rows. A softmax first layer splits by rows: it needs all units.
 
 Measured on 2 cores: both beat OpenBLAS's own threading at every batch size (it
 does not split a 32-row batch's small products at all) and beat a ``prange``
@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .codes import T_BATCHES, T_DIVERGED, T_LOSS
+from .codes import SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import dense_backward, dense_forward
 from .fpmode import flush_denormals, restore_mode
 from .losses import accumulate_metrics, batch_loss, output_delta
@@ -244,8 +244,8 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
     buffers = (params (P,), grads (N_PARTS, P), state (2, P), acts (C,), deltas (C,))
     with C >= min(batch_size, n) * sum(sizes); data = (x (N, inputs), y (N, units) or
     empty, labels (N,) int64 or empty, weights (N,)); ``split_units``: split layer 0
-    by units rather than by rows (ignored for a one-layer network; see the module
-    docstring); codes = (loss, accuracy, errors flag); optimizer = (code, hyper
+    by units rather than by rows (ignored for a one-layer network or a softmax first
+    layer; see the module docstring); codes = (loss, accuracy, errors flag); optimizer = (code, hyper
     (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
     Worker w computes parts w, w + workers, ... of every step. The arithmetic does
     not depend on ``workers``: one thread gives bitwise the result of two. Stops
@@ -258,7 +258,8 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
     loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
     sizes = net[0]
-    by_units = split_units and sizes.shape[0] > 2
+    # A softmax normalizes over all of a layer's units, so that layer splits by rows.
+    by_units = split_units and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
     first_layer = 1 if by_units else 0
     capacity = acts.shape[0] // sizes.sum()
     n = order.shape[0]

@@ -276,6 +276,9 @@ SPLIT_CASES = {
     "odd first layer, no bias": ((5, 3, 2), ("sigmoid", "softmax"), False, 0.0),
     "one-unit first layer": ((4, 1, 3), ("tanh", "softmax"), True, 0.02),
     "one layer (nothing to split by units)": ((4, 3), ("softmax",), True, 0.0),
+    "softmax first layer (needs all its units)": ((6, 5, 3), ("softmax", "softmax"), True,
+                                                  0.0),
+    "odd widths": ((17, 7, 5, 3), ("relu", "relu", "softmax"), True, 0.0),
 }
 
 
