@@ -10,23 +10,9 @@ import pytest
 
 import fastnn
 from fastnn import cli
-from fastnn.datasets import DatasetNotFoundError, fashion_mnist
+from markers import needs_fashion_mnist
 
 SCRIPT = Path(sys.executable).with_name("fastnn")
-
-
-def _fashion_mnist_present():
-    try:
-        fashion_mnist.load_data(download=False)
-    except DatasetNotFoundError:
-        return False
-    return True
-
-
-needs_fashion_mnist = pytest.mark.skipif(
-    not _fashion_mnist_present(),
-    reason="Fashion-MNIST is not installed locally (apt-get install dataset-fashion-mnist, "
-           "or set FASTNN_DATA); the test does not download it")
 
 
 def run(capsys, *argv):

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fastnn.datasets import DatasetNotFoundError, fashion_mnist
+from markers import needs_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "keras_mnist_seed.py"
 SEED_NAME = "003_366793e18f744168.txt"
 # Seed lines that name TensorFlow are the ones the example had to change.
 CHANGED = re.compile(r"\btf\b|tensorflow")
-
-
-def _fashion_mnist_present():
-    try:
-        fashion_mnist.load_data(download=False)
-    except DatasetNotFoundError:
-        return False
-    return True
 
 
 def _seed_code_lines():
@@ -49,9 +41,7 @@ def test_example_keeps_the_seed_code_as_typed():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _fashion_mnist_present(),
-                    reason="Fashion-MNIST is not installed locally (apt-get install "
-                           "dataset-fashion-mnist, or set FASTNN_DATA); not downloaded in tests")
+@needs_fashion_mnist
 def test_seed_example_reaches_keras_accuracy_on_fashion_mnist():
     env = dict(os.environ, FASTNN_EXAMPLE_DATASET="fashion_mnist", MPLBACKEND="Agg")
     # The example, as typed, seeds nothing; a global seed (as Keras's set_random_seed)
