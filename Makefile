@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,mkl]"
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's package where apt is usable; otherwise fastnn
@@ -34,6 +34,7 @@ train: $(STAMP) data
 
 test: $(STAMP) data
 	$(BIN)/python -m pytest -q --ignore=tests/cuda
+	FASTNN_BLAS=scipy $(BIN)/python -m pytest -q tests/test_kernels.py tests/test_training.py
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q tests/cuda
 	cd asv_benchmarks && ../$(BIN)/asv machine --yes >/dev/null \
 		&& FASTNN_BENCH_PROFILE=fast ../$(BIN)/asv run --python=same --quick --dry-run --show-stderr

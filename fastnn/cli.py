@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import __version__
 from .datasets import fashion_mnist, mnist
+from .kernels import blas
 from .layers import Dense
 from .model import Sequential
 from .optimizers import OPTIMIZERS
@@ -769,9 +770,11 @@ def run_info(args):
     import numba
     print(f"fastnn {__version__} (python {platform.python_version()}, "
           f"{platform.system()} {platform.machine()})")
-    for name in ("numpy", "numba", "scipy", "threadpoolctl", "tqdm", "torch", "scikit-learn",
-                 "jax", "keras"):
+    for name in ("numpy", "numba", "scipy", "mkl", "threadpoolctl", "tqdm", "torch",
+                 "scikit-learn", "jax", "keras"):
         print(f"  {name:<14}{_version(name)}")
+    print(f"kernels' BLAS: {blas.PROVIDER} (FASTNN_BLAS="
+          f"{os.environ.get('FASTNN_BLAS', 'auto')})")
     print("BLAS and OpenMP libraries (threadpoolctl):")
     print("\n".join(_blas_lines()))
     print(f"threads: {os.cpu_count()} CPU cores; Numba {numba.get_num_threads()} of "

@@ -1,0 +1,72 @@
+"""Which BLAS the kernels call (fastnn.kernels.blas): MKL when installed, else SciPy's
+OpenBLAS, chosen by FASTNN_BLAS; both train the same network to the same weights."""
+import importlib.metadata
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastnn.kernels import blas
+
+
+
+def _mkl_installed():
+    try:
+        importlib.metadata.distribution("mkl")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+FIT_SCRIPT = """
+import sys, numpy as np
+from fastnn import Dense, Sequential
+from fastnn.kernels import blas
+rng = np.random.default_rng(0)
+x = rng.standard_normal((300, 20)); y = rng.integers(0, 4, 300)
+model = Sequential([Dense(16, activation="relu", input_dim=20), Dense(4, activation="softmax")],
+                   seed=0, dtype="float64")
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+np.save(sys.argv[1], model.params)
+print(blas.PROVIDER)
+"""
+
+
+def fit_with(provider, path):
+    """(provider reported, trained parameters) of a fit in a fresh process."""
+    env = dict(os.environ, FASTNN_BLAS=provider)
+    result = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(path)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip(), np.load(path)
+
+
+def test_scipy_is_used_when_asked(tmp_path):
+    provider, _ = fit_with("scipy", tmp_path / "w.npy")
+    assert provider == "scipy-openblas"
+
+
+@pytest.mark.skipif(not _mkl_installed(), reason="the mkl package is not installed (pip install "
+                                        "'fastnn[mkl]')")
+def test_mkl_is_the_default_when_installed_and_trains_as_openblas_does(tmp_path):
+    provider, mkl_weights = fit_with("auto", tmp_path / "mkl.npy")
+    assert provider == "mkl"
+    _, openblas_weights = fit_with("scipy", tmp_path / "openblas.npy")
+    np.testing.assert_allclose(mkl_weights, openblas_weights, rtol=1e-9, atol=1e-12)
+
+
+def test_a_bad_choice_is_named(monkeypatch):
+    monkeypatch.setenv("FASTNN_BLAS", "openblas")
+    with pytest.raises(ValueError, match=r"FASTNN_BLAS must be 'auto', 'mkl' or 'scipy', "
+                                         r"got 'openblas'"):
+        blas._bind_blas()
+
+
+def test_asking_for_missing_mkl_says_how_to_install_it(monkeypatch):
+    monkeypatch.setenv("FASTNN_BLAS", "mkl")
+    monkeypatch.setattr(blas, "_mkl_library", lambda: None)
+    with pytest.raises(ImportError, match=r"pip install 'fastnn\[mkl\]'"):
+        blas._bind_blas()
