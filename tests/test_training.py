@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fastnn import Dense, Sequential, reference
+from fastnn.engines import SPLIT_UNITS_UP_TO
 from fastnn.optimizers import RMSprop, SGD, Adam
 
 OPTIMIZERS = {
@@ -29,7 +30,8 @@ def seed_model(dtype="float64", seed=3, hidden="tanh"):
                        Dense(4, activation="softmax")], dtype=dtype, seed=seed)
 
 
-@pytest.mark.parametrize("batch_size", [16, 100])  # first layer split by units; by rows
+# First layer split by units; by rows (a batch larger than the 53 samples is all of them).
+@pytest.mark.parametrize("batch_size", [16, SPLIT_UNITS_UP_TO + 1])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_fit_matches_reference_for_every_optimizer(name, batch_size):
     """Several shuffled epochs (with a partial last batch): fastnn == NumPy reference."""
