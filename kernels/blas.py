@@ -27,6 +27,7 @@ from llvmlite import ir
 from numba import config, types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
+from threadpoolctl import threadpool_info
 
 from ._jit import kernel
 
@@ -36,18 +37,23 @@ _MKL_INTERFACE_LP64 = 0  # 32-bit integer arguments, as passed below
 
 def _mkl_library():
     """MKL's runtime library set to its single-threaded, 32-bit-integer layers, or
-    None when the ``mkl`` package is absent or MKL already runs other layers here
-    (another library called it first)."""
+    None when the ``mkl`` package is absent or unloadable, or when MKL is already
+    loaded in this process (say, by an MKL build of NumPy): its threading layer is
+    then that library's to choose, and fastnn leaves it alone."""
     try:
         files = importlib.metadata.files("mkl") or []
     except importlib.metadata.PackageNotFoundError:
         return None
     paths = sorted(str(f.locate()) for f in files if f.name.startswith("libmkl_rt.so"))
-    if not paths:
+    if not paths or any(pool["internal_api"] == "mkl" for pool in threadpool_info()):
         return None
-    library = ctypes.CDLL(os.path.realpath(paths[0]))
-    if (library.MKL_Set_Threading_Layer(_MKL_THREADING_SEQUENTIAL) != _MKL_THREADING_SEQUENTIAL
-            or library.MKL_Set_Interface_Layer(_MKL_INTERFACE_LP64) != _MKL_INTERFACE_LP64):
+    try:
+        library = ctypes.CDLL(os.path.realpath(paths[0]))
+        sequential = library.MKL_Set_Threading_Layer(_MKL_THREADING_SEQUENTIAL)
+        lp64 = library.MKL_Set_Interface_Layer(_MKL_INTERFACE_LP64)
+    except (OSError, AttributeError):  # a broken install: fall back, never fail import
+        return None
+    if sequential != _MKL_THREADING_SEQUENTIAL or lp64 != _MKL_INTERFACE_LP64:
         return None
     return library
 

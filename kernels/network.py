@@ -245,8 +245,8 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
     with C >= min(batch_size, n) * sum(sizes); data = (x (N, inputs), y (N, units) or
     empty, labels (N,) int64 or empty, weights (N,)); ``split_units``: split layer 0
     by units rather than by rows (ignored for a one-layer network or a softmax first
-    layer; see the module docstring); codes = (loss, accuracy, errors flag); optimizer = (code, hyper
-    (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
+    layer; see the module docstring); codes = (loss, accuracy, errors flag);
+    optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
     Worker w computes parts w, w + workers, ... of every step. The arithmetic does
     not depend on ``workers``: one thread gives bitwise the result of two. Stops
     early, setting totals[0, T_DIVERGED], when a batch loss is not finite. Runs with

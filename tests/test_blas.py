@@ -70,3 +70,19 @@ def test_asking_for_missing_mkl_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(blas, "_mkl_library", lambda: None)
     with pytest.raises(ImportError, match=r"pip install 'fastnn\[mkl\]'"):
         blas._bind_blas()
+
+
+@pytest.mark.skipif(not _mkl_installed(), reason="the mkl package is not installed")
+def test_mkl_loaded_by_another_library_is_left_alone():
+    """An MKL already in the process (an MKL build of NumPy, say) keeps its own
+    threading layer: fastnn falls back to SciPy's OpenBLAS rather than change it."""
+    script = ("import ctypes, importlib.metadata, os\n"
+              "path = next(f for f in importlib.metadata.files('mkl')\n"
+              "            if f.name.startswith('libmkl_rt.so')).locate()\n"
+              "ctypes.CDLL(os.path.realpath(path))\n"
+              "from fastnn.kernels import blas\n"
+              "print(blas.PROVIDER)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=dict(os.environ, FASTNN_BLAS="auto"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "scipy-openblas"
