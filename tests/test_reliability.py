@@ -757,6 +757,17 @@ def _trained_for_saving(dtype="float32", optimizer=None, epochs=2):
     return model
 
 
+def _saved_then_edited(path, edit):
+    """Save a trained model to ``path``, then rewrite the archive with ``edit(entries)``
+    applied to its {name: array} entries (np.savez: CRCs stay consistent)."""
+    _trained_for_saving().save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {name: archive[name] for name in archive.files}
+    edit(entries)
+    np.savez(path, **entries)
+    return path
+
+
 def _assert_same_model(loaded, model):
     assert loaded.dtype == model.dtype
     assert loaded.params.tobytes() == model.params.tobytes()
@@ -831,16 +842,13 @@ def test_every_single_byte_corruption_is_refused_or_harmless(tmp_path):
 
 
 def test_corrupted_weights_fail_the_checksum(tmp_path):
-    model = _trained_for_saving()
-    path = tmp_path / "model.npz"
-    model.save(path)
-    # Rewrite the archive with one weight changed but everything else (CRCs included)
-    # consistent, as a bit flip in RAM before writing would produce.
-    with np.load(path, allow_pickle=False) as archive:
-        entries = {name: archive[name] for name in archive.files}
-    entries["params"] = entries["params"].copy()
-    entries["params"][3] += 1
-    np.savez(path, **entries)
+    # One weight changed but everything else (CRCs included) consistent, as a bit flip
+    # in RAM before writing would produce.
+    def bump_one_weight(entries):
+        entries["params"] = entries["params"].copy()
+        entries["params"][3] += 1
+
+    path = _saved_then_edited(tmp_path / "model.npz", bump_one_weight)
     with pytest.raises(ValueError, match=r"^load_model: .* failed its checksum: the file is "
                                          r"corrupted\."):
         fastnn.load_model(path)
@@ -848,13 +856,8 @@ def test_corrupted_weights_fail_the_checksum(tmp_path):
 
 def test_a_damaged_header_cannot_reinterpret_the_weights(tmp_path):
     """The checksum covers bytes; a dtype or shape change in a .npy header is caught too."""
-    model = _trained_for_saving()
-    path = tmp_path / "model.npz"
-    model.save(path)
-    with np.load(path, allow_pickle=False) as archive:
-        entries = {name: archive[name] for name in archive.files}
-    entries["params"] = entries["params"].view(np.int32)
-    np.savez(path, **entries)
+    path = _saved_then_edited(tmp_path / "model.npz", lambda entries: entries.update(
+        params=entries["params"].view(np.int32)))
     with pytest.raises(ValueError, match=r"^load_model: .* is corrupted: params int32"):
         fastnn.load_model(path)
 
@@ -890,13 +893,9 @@ class _Payload:
 
 def test_pickled_content_is_never_unpickled(tmp_path):
     marker = tmp_path / "pwned"
-    path = tmp_path / "evil.npz"
-    model = _trained_for_saving()
-    model.save(path)
-    with np.load(path, allow_pickle=False) as archive:
-        entries = {name: archive[name] for name in archive.files}
-    entries["config"] = np.array([_Payload(str(marker))], dtype=object)
-    np.savez(path, **entries)  # pickles the object array
+    # np.savez pickles the object array.
+    path = _saved_then_edited(tmp_path / "evil.npz", lambda entries: entries.update(
+        config=np.array([_Payload(str(marker))], dtype=object)))
     with pytest.raises(ValueError, match=r"^load_model: .* not a readable fastnn model file"):
         fastnn.load_model(path)
     assert not marker.exists()
