@@ -3,6 +3,16 @@
 ``error_model="numpy"``: float division by zero gives inf/nan instead of a Python
 exception; the exception check would sit in every inner loop and block SIMD.
 ``cache=True`` and ``nogil=True`` everywhere (predict may run from several threads).
+
+Cold compile time: Numba compiles each kernel a caller reaches as a library of its
+own, and LLVM optimizes and emits the whole linked call tree again for every caller,
+so each level of a deep call chain recompiles the leaves. The passes between
+``train_batches`` and the leaf kernels (``forward``, ``backward``, ``dense_*``, ...)
+are therefore ``inline="always"``: inlined at Numba's level, they keep the chain
+one level deep. Small helpers called from many places stay separate, or each call
+site would be typed anew. A Python literal argument (``0``, ``True``) also compiles
+a separate copy of its callee per value, so constants passed to kernels are NumPy
+scalars. Together these took the seed network's cold first fit from ~12.7 to ~7.5 s.
 """
 from numba import njit
 

@@ -1,20 +1,26 @@
 """Dense layer passes over a whole mini-batch. W is stored (units, inputs)."""
-from ._jit import kernel
+import numpy as np
 
+from ._jit import kernel
 from .activations import activation_backward, bias_activation
 from .blas import gemm
 
+# Transpose flags as NumPy bools: Numba compiles a separate copy of a kernel for each
+# distinct Python literal (True, 0, ...) it is called with, ~0.2 s of cold start each,
+# while NumPy scalars reach it as plain runtime values.
+NO, YES = np.False_, np.True_
 
-@kernel
+
+@kernel(inline="always")
 def dense_forward(out, x, w, b, activation):
     """out = f(x @ W.T + b). out: (n, units) overwritten; x: (n, inputs);
     w: (units, inputs); b: (units,) or empty. Bias and activation run as one
     epilogue pass over ``out`` while it is still in cache."""
-    gemm(out, x, w, False, True, 1.0, 0.0)
+    gemm(out, x, w, NO, YES, 1.0, 0.0)
     bias_activation(out, b, activation)
 
 
-@kernel
+@kernel(inline="always")
 def dense_backward(dx, dw, db, dout, x, w, x_activation):
     """Gradients of one layer from dout = dL/dz: (n, units).
 
@@ -23,12 +29,12 @@ def dense_backward(dx, dw, db, dout, x, w, x_activation):
     (the first layer needs no input delta). ``x_activation`` is the code of the
     activation that produced x.
     """
-    gemm(dw, dout, x, True, False, 1.0, 0.0)
+    gemm(dw, dout, x, YES, NO, 1.0, 0.0)
     if db.shape[0] > 0:
         db[:] = 0
         for i in range(dout.shape[0]):
             for j in range(dout.shape[1]):
                 db[j] += dout[i, j]
     if dx.shape[0] > 0:
-        gemm(dx, dout, w, False, False, 1.0, 0.0)
+        gemm(dx, dout, w, NO, NO, 1.0, 0.0)
         activation_backward(dx, x, x_activation)

@@ -24,7 +24,8 @@ Two ways to split, fixed per fit (they round differently), chosen by the caller:
   the seed network's 55,050 parameters) then stays in one core's cache, which is
   what a small batch's time goes to: at batch 32 it measured ~25% faster on 2 cores.
   Four barriers per batch, and each part reads the whole batch's inputs, so large
-  batches split by rows. A softmax first layer splits by rows: it needs all units.
+  batches split by rows. A softmax first layer splits by rows: it needs all units;
+  so does a first layer wider than its input (see ``_unit_block``).
 
 Measured on 2 cores: both beat OpenBLAS's own threading at every batch size (it
 does not split a 32-row batch's small products at all) and beat a ``prange``
@@ -44,6 +45,9 @@ from .sync import barrier
 
 N_PARTS = 2
 _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
+# Layer and row numbers as NumPy ints, so the helpers they go to compile once
+# (see NO, YES in dense.py).
+ZERO, ONE = np.int64(0), np.int64(1)
 
 
 @kernel
@@ -76,7 +80,7 @@ def _block(count, part):
     return first, min(first + size, count)
 
 
-@kernel
+@kernel(inline="always")
 def forward(acts, params, net, x, first, last, capacity, first_layer):
     """Run layers ``first_layer``.. on x, rows first..last of the batch; returns the
     output view (last - first, units_L). Layer l's output goes to rows first..last
@@ -93,7 +97,7 @@ def forward(acts, params, net, x, first, last, capacity, first_layer):
     return a
 
 
-@kernel
+@kernel(inline="always")
 def backward(grads, deltas, params, acts, net, first, last, capacity, last_layer,
              with_penalty):
     """Fill grads of layers L-1 down to ``last_layer`` from the output delta (already
@@ -110,11 +114,9 @@ def backward(grads, deltas, params, acts, net, first, last, capacity, last_layer
         dw, db = layer_params(grads, sizes, has_bias, layer)
         dout = layer_rows(deltas, sizes, layer + 1, first, last, capacity)
         x = layer_rows(acts, sizes, layer, first, last, capacity)
-        if layer > 0:
-            dx = layer_rows(deltas, sizes, layer, first, last, capacity)
-            dense_backward(dx, dw, db, dout, x, w, activations[layer - 1])
-        else:
-            dense_backward(dout[:0, :0], dw, db, dout, x, w, 0)
+        # Layer 0 has no input delta: its dx is empty (and its activation unused).
+        dx = layer_rows(deltas, sizes, layer, first, last if layer > 0 else first, capacity)
+        dense_backward(dx, dw, db, dout, x, w, activations[max(layer - 1, 0)])
         if with_penalty and l2[layer] != 0:
             penalty += _l2_penalty(w, l2[layer])
             _add_l2_gradient(dw, w, l2[layer])
@@ -149,7 +151,7 @@ def gather_rows(out, x, order):
             out[i, j] = row[j]
 
 
-@kernel
+@kernel(inline="always")
 def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, last, loss,
                        batch_rows, first_layer, with_penalty):
     """Forward and backward pass of rows first..last of a mini-batch of ``batch_rows``
@@ -178,59 +180,83 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     return total + penalty * batch_rows, out
 
 
-@kernel
-def first_layer_forward(acts, params, net, rows, part):
+@kernel(inline="always")
+def first_layer_forward(acts, deltas, params, net, rows, part):
     """Layer 0's outputs for the units of part ``part``, every row of the batch
     (inputs already gathered into block 0); returns that block's L2 penalty."""
     sizes, activations, has_bias, l2 = net
     capacity = acts.shape[0] // sizes.sum()
     first, last = _block(sizes[1], part)
-    w, b = layer_params(params, sizes, has_bias, 0)
-    out = layer_rows(acts, sizes, 1, 0, rows, capacity)[:, first:last]
-    dense_forward(out, layer_rows(acts, sizes, 0, 0, rows, capacity), w[first:last],
+    w, b = layer_params(params, sizes, has_bias, ZERO)
+    block = _unit_block(deltas, rows, first, last)
+    dense_forward(block, layer_rows(acts, sizes, ZERO, ZERO, rows, capacity), w[first:last],
                   b[first:last], activations[0])
+    _copy(layer_rows(acts, sizes, ONE, ZERO, rows, capacity)[:, first:last], block)
     return _l2_penalty(w[first:last], l2[0]) if l2[0] != 0 else 0.0
 
 
-@kernel
+@kernel(inline="always")
 def first_layer_gradient(grads, deltas, params, acts, net, rows, part):
     """dJ/dW, dJ/db of layer 0's units of part ``part`` over every row of the batch
     (its output delta already in the deltas' block 1), L2 gradient included."""
-    sizes, _, has_bias, l2 = net
+    sizes, activations, has_bias, l2 = net
     capacity = acts.shape[0] // sizes.sum()
     first, last = _block(sizes[1], part)
-    w, _ = layer_params(params, sizes, has_bias, 0)
-    dw, db = layer_params(grads, sizes, has_bias, 0)
-    dout = layer_rows(deltas, sizes, 1, 0, rows, capacity)[:, first:last]
-    dense_backward(dout[:0, :0], dw[first:last], db[first:last], dout,
-                   layer_rows(acts, sizes, 0, 0, rows, capacity), w, 0)
+    w, _ = layer_params(params, sizes, has_bias, ZERO)
+    dw, db = layer_params(grads, sizes, has_bias, ZERO)
+    block = _unit_block(deltas, rows, first, last)
+    _copy(block, layer_rows(deltas, sizes, ONE, ZERO, rows, capacity)[:, first:last])
+    dense_backward(block[:0], dw[first:last], db[first:last], block,
+                   layer_rows(acts, sizes, ZERO, ZERO, rows, capacity), w, activations[0])
     if l2[0] != 0:
         _add_l2_gradient(dw[first:last], w[first:last], l2[0])
 
 
 @kernel
-def _update(params, grads, state, first, last, summed, optimizer_code, hyper, lr, step_size):
-    """Update params[first:last] from grads[0] (plus the other parts' when ``summed``)."""
+def _unit_block(deltas, rows, first, last):
+    """Contiguous (rows, last - first) block for layer 0's units first..last, in the
+    deltas' block 0 (layer 0 has no input delta, so it is free; it holds
+    capacity * inputs values, hence units <= inputs). The unit split computes in
+    these rather than in column blocks of the workspace, so the dense kernels see
+    the C-contiguous layout they are already compiled for: a second layout compiled
+    gemm and the activation kernels twice."""
+    return deltas[rows * first:rows * last].reshape((rows, last - first))
+
+
+@kernel
+def _copy(out, values):
+    """out[...] = values (2-D, same shape)."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = values[i, j]
+
+
+@kernel(inline="always")
+def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size):
+    """Update params[first:last] from the sum of the parts' gradients (into grads[0])."""
     g = grads[0, first:last]
-    if summed:
-        for other in range(1, N_PARTS):
-            _add_into(g, grads[other, first:last])
+    for other in range(1, N_PARTS):
+        _add_into(g, grads[other, first:last])
     apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
                  optimizer_code, hyper, lr, step_size)
 
 
-@kernel
+@kernel(inline="always")
 def _update_first_layer(params, grads, state, net, part, optimizer_code, hyper, lr,
                         step_size):
-    """Update the W rows and b entries of layer 0's units of part ``part``."""
+    """Update the W rows and b entries of layer 0's units of part ``part`` from
+    grads[0] (the part's own, whole-batch gradient)."""
     sizes, _, has_bias, _ = net
     inputs, units = sizes[0], sizes[1]
     first, last = _block(units, part)
-    _update(params, grads, state, first * inputs, last * inputs, False, optimizer_code,
-            hyper, lr, step_size)
+    w_first, w_last = first * inputs, last * inputs
+    apply_update(params[w_first:w_last], grads[0, w_first:w_last], state[0, w_first:w_last],
+                 state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
     if has_bias[0]:
-        _update(params, grads, state, units * inputs + first, units * inputs + last, False,
-                optimizer_code, hyper, lr, step_size)
+        b_first, b_last = units * inputs + first, units * inputs + last
+        apply_update(params[b_first:b_last], grads[0, b_first:b_last],
+                     state[0, b_first:b_last], state[1, b_first:b_last], optimizer_code,
+                     hyper, lr, step_size)
 
 
 @kernel
@@ -258,8 +284,10 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
     loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
     sizes = net[0]
-    # A softmax normalizes over all of a layer's units, so that layer splits by rows.
-    by_units = split_units and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
+    # A softmax normalizes over all of a layer's units, so that layer splits by rows;
+    # the unit blocks borrow the deltas' block 0, so they need units <= inputs.
+    by_units = (split_units and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
+                and sizes[1] <= sizes[0])
     first_layer = 1 if by_units else 0
     capacity = acts.shape[0] // sizes.sum()
     n = order.shape[0]
@@ -278,11 +306,11 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
             for part in range(worker, N_PARTS, workers):
                 first = min(part * part_rows, rows)
                 last = min(first + part_rows, rows)
-                gather_rows(layer_rows(acts, sizes, 0, first, last, capacity), x,
+                gather_rows(layer_rows(acts, sizes, ZERO, first, last, capacity), x,
                             batch_order[first:last])
             barrier(sync, workers)
             for part in range(worker, N_PARTS, workers):
-                penalty = first_layer_forward(acts, params, net, rows, part)
+                penalty = first_layer_forward(acts, deltas, params, net, rows, part)
                 totals[part, T_LOSS] += penalty * rows
             barrier(sync, workers)
         for part in range(worker, N_PARTS, workers):
@@ -314,8 +342,8 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
                 _update_first_layer(params, grads, state, net, part, optimizer_code, hyper,
                                     lr, step_size)
             first = min(shared + part * chunk, n_params)
-            _update(params, grads, state, first, min(first + chunk, n_params), True,
-                    optimizer_code, hyper, lr, step_size)
+            _update(params, grads, state, first, min(first + chunk, n_params), optimizer_code,
+                    hyper, lr, step_size)
         barrier(sync, workers)
         if worker == 0:
             totals[0, T_BATCHES] += 1

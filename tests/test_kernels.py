@@ -279,6 +279,7 @@ SPLIT_CASES = {
     "softmax first layer (needs all its units)": ((6, 5, 3), ("softmax", "softmax"), True,
                                                   0.0),
     "odd widths": ((17, 7, 5, 3), ("relu", "relu", "softmax"), True, 0.0),
+    "first layer wider than its input": ((3, 8, 2), ("relu", "softmax"), True, 0.0),
 }
 
 
