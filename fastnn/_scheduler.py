@@ -7,6 +7,7 @@ meets at a barrier two or four times per mini-batch; on an idle machine that cos
 microsecond, but when another process holds a core the barrier waits for a
 descheduled thread, and one thread alone is faster.
 """
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +17,7 @@ import numpy as np
 from .kernels import network as kernels
 
 # Chunks between probes of a losing team size, at most: a noisy probe must not lock a
-# size out for long (40 chunks make an epoch).
+# size out for long (an epoch is up to 40 chunks, fewer when it is fast).
 _MAX_PROBE_INTERVAL = 16
 
 
@@ -32,6 +33,14 @@ class TeamRunner:
         self.probe_interval = 4
         self.calls_since_probe = 0
         self._pool = None
+        self._is_compiled = False
+
+    def _compiled(self):
+        """Whether ``train_batches`` is compiled (or loaded from cache): asked of Numba
+        until it is, as each question costs ~40 us."""
+        if not self._is_compiled:
+            self._is_compiled = bool(kernels.train_batches.signatures)
+        return self._is_compiled
 
     @staticmethod
     def team_sizes():
@@ -42,7 +51,7 @@ class TeamRunner:
     def pick(self):
         """The team size to run the next chunk with."""
         options = self.team_sizes()
-        if not kernels.train_batches.signatures:
+        if not self._compiled():
             return 1  # the first call compiles (or loads from cache): one thread does it
         for size in options:
             if size not in self.seconds_per_batch:
@@ -54,10 +63,31 @@ class TeamRunner:
             return next(size for size in options if size != best)
         return best
 
+    def calls(self, n_batches, max_calls, min_seconds):
+        """(team size, first batch, last batch) of each call over an epoch of
+        ``n_batches``. A call of the fastest size gets 1/``max_calls`` of the epoch, or
+        ``min_seconds`` of work at the measured speed if that is more (each call costs
+        ~0.25 ms, mostly waking the helper thread); a call of another or an unmeasured
+        size, a probe, gets a quarter of that, as it is likely the slower.
+        """
+        per_call = -(-n_batches // max_calls)
+        if self.seconds_per_batch:
+            per_call = max(per_call, math.ceil(min_seconds / self._fastest_seconds()))
+        first = 0
+        while first < n_batches:
+            workers = self.pick()
+            probing = self.seconds_per_batch.get(workers) != self._fastest_seconds()
+            last = min(first + (max(1, per_call // 4) if probing else per_call), n_batches)
+            yield workers, first, last
+            first = last
+
+    def _fastest_seconds(self):
+        return min(self.seconds_per_batch.values(), default=math.inf)
+
     def run(self, workers, batches, *args):
         """``train_batches(team, *args)`` on ``workers`` threads (this one included),
         over ``batches`` mini-batches; records the speed."""
-        warm = bool(kernels.train_batches.signatures) and workers in self._warmed
+        warm = self._compiled() and workers in self._warmed
         self._warmed.add(workers)
         sync = np.zeros(2, dtype=np.int64)
         start = time.perf_counter()

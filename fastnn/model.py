@@ -1,8 +1,10 @@
 """``Sequential``: the Keras-shaped model that lays a network out as flat arrays and
 drives the fused kernels through an engine (``fastnn.engines``): each epoch runs as
-~40 compiled calls over chunks of mini-batches, with Python only in between."""
+up to 40 compiled calls over chunks of mini-batches, with Python only in between."""
+from functools import cache
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import losses as _losses
 from . import optimizers as _optimizers
@@ -405,7 +407,7 @@ class Sequential:
         # The epoch kernel splits each batch over Numba's threads; BLAS threads on top
         # would oversubscribe the cores.
         self._engine.begin_fit(data, validation, batch_size)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_pools().limit(limits=1, user_api="blas"):
             for epoch in range(initial_epoch, epochs):
                 for callback in callbacks:
                     callback.on_epoch_begin(epoch)
@@ -543,3 +545,11 @@ class Sequential:
         from .saving import restore_into
         restore_into(self, path)
         self._resume_epoch = self.epochs_completed
+
+
+@cache
+def _blas_pools():
+    """threadpoolctl's controller of the BLAS libraries loaded by the first fit (the
+    kernels' own among them), made once: a fresh ``threadpool_limits`` scans every
+    loaded library again, ~1 ms per fit."""
+    return ThreadpoolController()

@@ -16,6 +16,7 @@ from fastnn.kernels import network as kn
 from fastnn.kernels import optimizers as ko
 from fastnn.kernels.activations import activation_backward, bias_activation
 from fastnn.kernels.checks import all_finite
+from fastnn._validation import _all_finite
 from fastnn.registries import ACTIVATIONS, LOSSES
 
 ACTIVATION_NAMES = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
@@ -345,3 +346,11 @@ def test_all_finite_finds_one_bad_value_anywhere(dtype, bad, where):
     values[where] = bad
     assert not all_finite(values)
     assert not all_finite(values[where:where + 1])
+
+
+@pytest.mark.parametrize("where", [0, (1 << 21) - 1, 1 << 21, (1 << 22) + 2])
+def test_the_two_thread_finiteness_check_sees_both_halves(where):
+    values = np.ones((1 << 22) + 3, np.float32)
+    assert _all_finite(values)
+    values[where] = np.nan
+    assert not _all_finite(values)
