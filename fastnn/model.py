@@ -239,8 +239,12 @@ class Sequential:
                             f"{type(metrics).__name__} {metrics!r}.")
         metric_names = [choice("compile", "metric", m, METRICS) for m in metrics]
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
-        engine = CudaEngine(self) if device == "cuda" else CpuEngine(self)
-        self._engine = engine
+        if device == "cuda":
+            self._engine = CudaEngine(self)
+        elif not isinstance(self._engine, CpuEngine):
+            self._engine = CpuEngine(self)
+        # else keep the CPU engine: its workspace and the team speeds it has measured
+        # (fastnn._scheduler) do not depend on the optimizer or the loss
         self.optimizer, self.loss, self._loss_code = optimizer, loss.lower(), loss_code
         self.metrics, self.device = metric_names, device
         if self.built:

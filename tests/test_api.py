@@ -405,3 +405,30 @@ def test_set_random_seed_makes_unseeded_models_reproducible(monkeypatch):
     assert not np.array_equal(runs[0][0], runs[0][1])  # each model its own stream
     with pytest.raises(ValueError, match="set_random_seed: seed must be a non-negative int"):
         fastnn.set_random_seed(-1)
+
+
+def test_recompiling_trains_as_a_fresh_model_would():
+    """compile keeps the CPU engine (its workspace and measured team speeds), yet the
+    new optimizer starts from zero state: bitwise the run of a freshly built model."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+
+    def model():
+        return Sequential([Dense(6, activation="relu", input_dim=8),
+                           Dense(3, activation="softmax")], seed=1)
+
+    recompiled = model()
+    start = recompiled.get_weights()
+    recompiled.compile(optimizer=SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    recompiled.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    engine = recompiled._engine
+    recompiled.set_weights(start)
+    recompiled.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy")
+    assert recompiled._engine is engine
+    recompiled.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    fresh = model()
+    fresh.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy")
+    fresh.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    for a, b in zip(recompiled.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
