@@ -420,7 +420,8 @@ class Sequential:
                 if validation is not None:
                     val = self._evaluate_data(validation, None)
                     logs.update({"val_" + k: v for k, v in val.items()})
-                self.epochs_completed = epoch + 1
+                if np.isfinite(logs["loss"]):  # not an epoch rolled back by TerminateOnNaN
+                    self.epochs_completed = epoch + 1
                 for callback in callbacks:
                     callback.on_epoch_end(epoch, logs)
                 if verbose == 2 or (verbose == 1 and validation is not None):

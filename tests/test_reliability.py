@@ -730,6 +730,7 @@ def test_divergence_with_terminate_on_nan_stops_quietly(capsys):
     assert model.params.tobytes() == start["params"].tobytes()
     assert model._state.tobytes() == start["state"].tobytes()
     assert model.optimizer.iterations == start["iterations"]
+    assert model.epochs_completed == 2  # the rolled-back epoch does not count
     assert "invalid loss" in capsys.readouterr().out
 
 
