@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import warnings
 
 import numpy as np
@@ -60,6 +61,7 @@ def save_model(model, path):
                                   dtype=np.uint8),
     }
     directory, name = os.path.split(os.path.abspath(path))
+    _remove_stale_temporaries(directory, name)
     # Not tempfile.mkstemp: its 0600 mode would leave the saved model unreadable to
     # others; os.open with 0666 applies the umask as an ordinary open() does.
     temporary = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -76,6 +78,45 @@ def save_model(model, path):
             os.remove(temporary)
         raise
     _fsync_directory(directory)
+
+
+def _remove_stale_temporaries(directory, name, min_age=3600.0):
+    """Delete temporaries of earlier saves to ``name`` whose process died mid-save.
+
+    A save killed between writing and renaming (SIGKILL, power loss) leaves its
+    ``.NAME.PID.HEX.tmp`` behind; the saved model itself is untouched. A temporary is
+    removed only when its process no longer exists and it is older than ``min_age``
+    seconds, so a save in progress (on this host, or another sharing the directory)
+    is never disturbed.
+    """
+    prefix, now = f".{name}.", time.time()
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry[len(prefix):].split(".")[0]
+        if not (entry.startswith(prefix) and entry.endswith(".tmp") and pid.isdigit()):
+            continue
+        candidate = os.path.join(directory, entry)
+        try:
+            if now - os.stat(candidate).st_mtime < min_age or _process_exists(int(pid)):
+                continue
+            os.remove(candidate)
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+
+def _process_exists(pid):
+    if os.name == "nt":  # os.kill would terminate the process there, not probe it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a pid this OS cannot ask about
+    return True
 
 
 def _fsync_directory(directory):

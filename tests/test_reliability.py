@@ -11,6 +11,9 @@ import json
 import os
 import pathlib
 import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -955,6 +958,26 @@ def test_a_crash_before_the_rename_leaves_no_partial_file(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         _trained_for_saving().save(path)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name == "nt", reason="process probing is POSIX-only")
+def test_a_save_sweeps_old_temporaries_of_processes_killed_mid_save(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    hour_ago = time.time() - 2 * 3600
+    names = {"killed": f".model.npz.{dead.pid}.0a1b2c3d.tmp",
+             "alive": f".model.npz.{os.getpid()}.0a1b2c3d.tmp",
+             "recent": f".model.npz.{dead.pid}.4e5f6a7b.tmp",
+             "other model": f".other.npz.{dead.pid}.0a1b2c3d.tmp",
+             "user file": "notes.tmp"}
+    for label, name in names.items():
+        (tmp_path / name).write_bytes(b"partial")
+        if label != "recent":
+            os.utime(tmp_path / name, (hour_ago, hour_ago))
+    _trained_for_saving().save(tmp_path / "model.npz")
+    left = set(os.listdir(tmp_path))
+    assert names["killed"] not in left
+    assert left == {"model.npz"} | {name for label, name in names.items() if label != "killed"}
 
 
 def test_saved_files_get_ordinary_permissions(tmp_path):
