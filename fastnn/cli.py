@@ -774,7 +774,8 @@ def run_info(args):
                  "scikit-learn", "jax", "keras"):
         print(f"  {name:<14}{_version(name)}")
     print(f"kernels' BLAS: {blas.PROVIDER} (FASTNN_BLAS="
-          f"{os.environ.get('FASTNN_BLAS', 'auto')})")
+          f"{os.environ.get('FASTNN_BLAS', 'auto')}; CPU {blas.cpu_vendor() or 'unknown'}; "
+          "auto picks MKL on Intel CPUs only)")
     print("BLAS and OpenMP libraries (threadpoolctl):")
     print("\n".join(_blas_lines()))
     print(f"threads: {os.cpu_count()} CPU cores; Numba {numba.get_num_threads()} of "

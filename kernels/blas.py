@@ -4,14 +4,16 @@ The matrix products go to a Fortran-ABI BLAS, called through external symbols th
 Numba compiles into a direct call (and caches); the symbols are bound to a library
 when this module is imported, so cached kernels serve either library:
 
-- MKL, when the ``mkl`` package is installed (``pip install fastnn[mkl]``; Linux),
-  through its single-threaded layer: the kernels run their own threads. At the
-  seed network's shapes it was 1.3-1.6x faster than OpenBLAS on this machine's
-  AVX-512 cores (512 x 784 x 64: 314 us against 432).
-- otherwise the OpenBLAS that SciPy ships (``scipy.linalg.cython_blas``).
+- MKL, on Intel CPUs when the ``mkl`` package is installed (``pip install
+  fastnn[mkl]``; Linux), through its single-threaded layer: the kernels run their own
+  threads. At the seed network's shapes it was 1.3-1.6x faster than OpenBLAS on an
+  Intel Xeon's AVX-512 cores (512 x 784 x 64: 314 us against 432).
+- otherwise the OpenBLAS that SciPy ships (``scipy.linalg.cython_blas``). On an AMD
+  EPYC (Zen 4) MKL ran every one of the network's products at ~80 GFLOP/s a core,
+  OpenBLAS at 110-190: 1.4-2.2x faster.
 
-``FASTNN_BLAS=scipy`` or ``=mkl`` picks one (default ``auto``); ``PROVIDER`` says
-which is in use. Measured here on the seed network (784-64-64-10): BLAS was 2.5-5x
+``FASTNN_BLAS=scipy`` or ``=mkl`` forces one (default ``auto``: the rule above);
+``PROVIDER`` says which is in use. Measured here on the seed network (784-64-64-10): BLAS was 2.5-5x
 faster than explicit loops at every batch size, and unlike ``np.dot`` it writes
 into a preallocated output and can accumulate (``beta=1``).
 
@@ -58,6 +60,24 @@ def _mkl_library():
     return library
 
 
+def cpu_vendor():
+    """The CPU's vendor string (``"GenuineIntel"``, ``"AuthenticAMD"``, ...), or ``""``
+    where ``/proc/cpuinfo`` does not say."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _wants_mkl(choice, vendor):
+    """Whether ``FASTNN_BLAS=choice`` asks for MKL on a CPU from ``vendor``."""
+    return choice == "mkl" or (choice == "auto" and vendor == "GenuineIntel")
+
+
 def _bind_blas():
     """Bind the symbols ``fastnn_cython_blas_sgemm``/``_dgemm`` to MKL or SciPy's
     OpenBLAS (see the module docstring); returns the provider's name. The names date
@@ -65,7 +85,7 @@ def _bind_blas():
     choice = os.environ.get("FASTNN_BLAS", "auto").strip().lower() or "auto"
     if choice not in ("auto", "mkl", "scipy"):
         raise ValueError(f"FASTNN_BLAS must be 'auto', 'mkl' or 'scipy', got {choice!r}.")
-    library = _mkl_library() if choice != "scipy" else None
+    library = _mkl_library() if _wants_mkl(choice, cpu_vendor()) else None
     if choice == "mkl" and library is None:
         raise ImportError("FASTNN_BLAS=mkl, but MKL's libmkl_rt could not be loaded with its "
                           "sequential layer: pip install 'fastnn[mkl]' (Linux), or unset "
@@ -81,6 +101,14 @@ def _bind_blas():
 
 
 PROVIDER = _bind_blas()
+
+
+def other_choice():
+    """The ``FASTNN_BLAS`` value naming the library this process did not bind, when
+    both are usable here; else ``"scipy"`` (the test suite's second pass runs with it)."""
+    if PROVIDER == "mkl":
+        return "scipy"
+    return "mkl" if _mkl_library() is not None else "scipy"
 
 
 def _fortran_call(symbol):

@@ -1,5 +1,6 @@
-"""Which BLAS the kernels call (fastnn.kernels.blas): MKL when installed, else SciPy's
-OpenBLAS, chosen by FASTNN_BLAS; both train the same network to the same weights."""
+"""Which BLAS the kernels call (fastnn.kernels.blas): MKL on Intel CPUs when installed,
+else SciPy's OpenBLAS, or what FASTNN_BLAS forces; both train the same network to the
+same weights."""
 import importlib.metadata
 import os
 import subprocess
@@ -51,11 +52,39 @@ def test_scipy_is_used_when_asked(tmp_path):
 
 @pytest.mark.skipif(not _mkl_installed(), reason="the mkl package is not installed (pip install "
                                         "'fastnn[mkl]')")
-def test_mkl_is_the_default_when_installed_and_trains_as_openblas_does(tmp_path):
-    provider, mkl_weights = fit_with("auto", tmp_path / "mkl.npy")
+def test_auto_picks_mkl_on_intel_cpus_only(tmp_path):
+    provider, _ = fit_with("auto", tmp_path / "w.npy")
+    intel = blas.cpu_vendor() == "GenuineIntel"
+    assert provider == ("mkl" if intel else "scipy-openblas")
+
+
+@pytest.mark.skipif(not _mkl_installed(), reason="the mkl package is not installed (pip install "
+                                        "'fastnn[mkl]')")
+def test_mkl_trains_as_openblas_does(tmp_path):
+    provider, mkl_weights = fit_with("mkl", tmp_path / "mkl.npy")
     assert provider == "mkl"
     _, openblas_weights = fit_with("scipy", tmp_path / "openblas.npy")
     np.testing.assert_allclose(mkl_weights, openblas_weights, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("choice, vendor, mkl", [
+    ("auto", "GenuineIntel", True), ("auto", "AuthenticAMD", False), ("auto", "", False),
+    ("mkl", "AuthenticAMD", True), ("scipy", "GenuineIntel", False)])
+def test_the_choice_rule(choice, vendor, mkl):
+    assert blas._wants_mkl(choice, vendor) is mkl
+
+
+def test_the_cpu_vendor_is_read_on_linux():
+    if not os.path.exists("/proc/cpuinfo"):
+        assert blas.cpu_vendor() == ""
+    else:
+        lines = [line for line in open("/proc/cpuinfo") if line.startswith("vendor_id")]
+        assert blas.cpu_vendor() == (lines[0].split(":")[1].strip() if lines else "")
+
+
+def test_the_second_test_pass_names_the_other_library():
+    assert blas.other_choice() == ("scipy" if blas.PROVIDER == "mkl"
+                                   else "mkl" if _mkl_installed() else "scipy")
 
 
 def test_a_bad_choice_is_named(monkeypatch):
