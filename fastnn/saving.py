@@ -95,8 +95,10 @@ def _remove_stale_temporaries(directory, name, min_age=3600.0):
     except OSError:
         return
     for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
         pid = entry[len(prefix):].split(".")[0]
-        if not (entry.startswith(prefix) and entry.endswith(".tmp") and pid.isdigit()):
+        if not pid.isdigit():
             continue
         candidate = os.path.join(directory, entry)
         try:
@@ -114,8 +116,8 @@ def _process_exists(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # someone else's process, or a pid this OS cannot ask about
+    except (OverflowError, OSError):
+        return True  # someone else's process (PermissionError), or a pid this OS cannot ask about
     return True
 
 

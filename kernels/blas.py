@@ -13,9 +13,9 @@ when this module is imported, so cached kernels serve either library:
   OpenBLAS at 110-190: 1.4-2.2x faster.
 
 ``FASTNN_BLAS=scipy`` or ``=mkl`` forces one (default ``auto``: the rule above);
-``PROVIDER`` says which is in use. Measured here on the seed network (784-64-64-10): BLAS was 2.5-5x
-faster than explicit loops at every batch size, and unlike ``np.dot`` it writes
-into a preallocated output and can accumulate (``beta=1``).
+``PROVIDER`` says which is in use. Measured on the seed network (784-64-64-10): BLAS
+was 2.5-5x faster than explicit loops at every batch size, and unlike ``np.dot`` it
+writes into a preallocated output and can accumulate (``beta=1``).
 
 Under ``NUMBA_DISABLE_JIT=1`` (coverage runs) the same function falls back to NumPy.
 """
