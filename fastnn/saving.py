@@ -116,8 +116,8 @@ def _process_exists(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (OverflowError, OSError):
-        return True  # someone else's process (PermissionError), or a pid this OS cannot ask about
+    except (OverflowError, OSError):  # PermissionError: someone else's process
+        return True
     return True
 
 
