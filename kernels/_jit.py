@@ -21,9 +21,15 @@ from numba import njit
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-def kernel(function=None, **options):
-    """``njit`` with the project's options; usable bare or with extra options."""
+def kernel(function=None, *, internal=False, **options):
+    """``njit`` with the project's options; usable bare or with extra options.
+
+    ``internal=True``: only other kernels call it, so Numba skips building its
+    Python and C entry points (a tenth of a second or more of cold compile each).
+    """
     settings = dict(cache=True, nogil=True, error_model="numpy")
+    if internal:
+        settings.update(no_cpython_wrapper=True, no_cfunc_wrapper=True)
     settings.update(options)
     if function is None:
         return njit(**settings)

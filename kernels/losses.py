@@ -25,7 +25,7 @@ def _target(y, labels, sample, j, sparse):
     return y[sample, j]
 
 
-@kernel
+@kernel(internal=True)
 def _argmax(row):
     best = 0
     for j in range(1, row.shape[0]):

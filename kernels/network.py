@@ -50,7 +50,7 @@ _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 ZERO, ONE = np.int64(0), np.int64(1)
 
 
-@kernel
+@kernel(internal=True)
 def layer_params(params, sizes, has_bias, layer):
     """Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
     offset = 0
@@ -63,7 +63,7 @@ def layer_params(params, sizes, has_bias, layer):
     return w, b
 
 
-@kernel
+@kernel(internal=True)
 def layer_rows(buffer, sizes, layer, first, last, capacity):
     """View (last - first, sizes[layer]) of rows first..last of layer ``layer``'s block
     in a workspace buffer of ``capacity`` rows per layer."""
@@ -72,7 +72,7 @@ def layer_rows(buffer, sizes, layer, first, last, capacity):
         (last - first, sizes[layer]))
 
 
-@kernel
+@kernel(internal=True)
 def _block(count, part):
     """(first, last) of part ``part`` of ``count`` items cut into N_PARTS blocks."""
     size = -(-count // N_PARTS)
@@ -123,7 +123,7 @@ def backward(grads, deltas, params, acts, net, first, last, capacity, last_layer
     return penalty
 
 
-@kernel
+@kernel(internal=True)
 def _l2_penalty(w, strength):
     """strength * sum(W^2)."""
     total = 0.0
@@ -133,7 +133,7 @@ def _l2_penalty(w, strength):
     return strength * total
 
 
-@kernel
+@kernel(internal=True)
 def _add_l2_gradient(dw, w, strength):
     """dw += 2*strength*W."""
     twice = dw.dtype.type(2 * strength)
@@ -142,7 +142,7 @@ def _add_l2_gradient(dw, w, strength):
             dw[i, j] += twice * w[i, j]
 
 
-@kernel
+@kernel(internal=True)
 def gather_rows(out, x, order):
     """out[i] = x[order[i]]: the mini-batch in sample order. out: (n, features)."""
     for i in range(out.shape[0]):
@@ -212,7 +212,7 @@ def first_layer_gradient(grads, deltas, params, acts, net, rows, part):
         _add_l2_gradient(dw[first:last], w[first:last], l2[0])
 
 
-@kernel
+@kernel(internal=True)
 def _unit_block(deltas, rows, first, last):
     """Contiguous (rows, last - first) block for layer 0's units first..last, in the
     deltas' block 0 (layer 0 has no input delta, so it is free; it holds
@@ -223,7 +223,7 @@ def _unit_block(deltas, rows, first, last):
     return deltas[rows * first:rows * last].reshape((rows, last - first))
 
 
-@kernel
+@kernel(internal=True)
 def _copy(out, values):
     """out[...] = values (2-D, same shape)."""
     for i in range(out.shape[0]):
@@ -357,7 +357,7 @@ def train_epoch(totals, net, buffers, data, order, batch_size, split_units, code
                   split_units, codes, optimizer)
 
 
-@kernel
+@kernel(internal=True)
 def _add_into(out, values):
     """out += values, elementwise (1-D)."""
     for i in range(out.shape[0]):

@@ -27,7 +27,7 @@ def _flush(value, tiny):
 
 # Each rule is a straight loop per case, with no branch inside, so LLVM vectorizes
 # it; ``fastmath`` (without nnan/ninf) lets it fuse multiply-adds.
-@kernel(fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _decay(w, factor):
     """w *= factor (decoupled weight decay)."""
     for i in range(w.shape[0]):
