@@ -39,12 +39,16 @@ class TeamRunner:
         """Whether ``train_batches`` is compiled (or loaded from cache): asked of Numba
         until it is, as each question costs ~40 us."""
         if not self._is_compiled:
-            self._is_compiled = bool(kernels.train_batches.signatures)
+            # Under NUMBA_DISABLE_JIT the kernel is plain Python: there is nothing to compile.
+            self._is_compiled = (numba.config.DISABLE_JIT
+                                 or bool(kernels.train_batches.signatures))
         return self._is_compiled
 
     @staticmethod
     def team_sizes():
         """Team sizes worth trying: Numba's thread setting, capped at the kernel's parts."""
+        if numba.config.DISABLE_JIT:
+            return [1]  # the barrier's atomics exist only in compiled code
         largest = max(1, min(kernels.N_PARTS, numba.get_num_threads()))
         return [largest, 1] if largest > 1 else [1]
 

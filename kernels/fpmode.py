@@ -11,7 +11,7 @@ so Python and NumPy code never see the change.
 import platform
 
 from llvmlite import ir
-from numba import types
+from numba import config, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -46,7 +46,6 @@ def _swap_mxcsr(typingctx, set_bits, restore, previous):
     return types.int64(types.int64, types.boolean, types.int64), codegen
 
 
-
 @kernel(inline="always")
 def flush_denormals():
     """Set flush-to-zero on this thread; returns the mode to give to ``restore_mode``."""
@@ -57,3 +56,12 @@ def flush_denormals():
 def restore_mode(previous):
     """Put back the floating-point mode saved by ``flush_denormals``."""
     _swap_mxcsr(0, True, previous)
+
+
+if config.DISABLE_JIT:  # pragma: no cover - plain Python cannot reach the MXCSR
+    def flush_denormals():  # noqa: F811
+        """No-op stand-in under ``NUMBA_DISABLE_JIT``."""
+        return 0
+
+    def restore_mode(previous):  # noqa: F811
+        """No-op stand-in under ``NUMBA_DISABLE_JIT``."""

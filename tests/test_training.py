@@ -1,5 +1,10 @@
 """Whole training runs: parity with fastnn.reference, dtypes, reproducibility."""
 import copy
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -109,3 +114,36 @@ def test_every_loss_trains_like_the_reference(loss, activation, targets):
     expected = [ref.train_epoch(x, y, np.arange(40), 7) for _ in range(3)]
     np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-10)
     np.testing.assert_allclose(model.predict(x), ref.predict(x), rtol=1e-9, atol=1e-12)
+
+
+def test_kernels_run_as_plain_python_under_numba_disable_jit():
+    """NUMBA_DISABLE_JIT=1 (Numba's switch for stepping through kernels in a Python
+    debugger, and for coverage) runs the same training as plain Python: the losses,
+    weights and predictions agree with the compiled run's."""
+    script = textwrap.dedent("""
+        import json
+        import numpy as np
+        from fastnn import Dense, Sequential
+        from fastnn.optimizers import Adam
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((40, 5)), np.arange(40) % 3
+        model = Sequential([Dense(6, activation="tanh", input_dim=5),
+                            Dense(3, activation="softmax")], dtype="float64", seed=1)
+        model.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, validation_split=0.25)
+        print(json.dumps({"history": history.history, "params": model.params.tolist(),
+                          "predict": model.predict(x[:4]).tolist()}))
+    """)
+    runs = {}
+    for disable in ("0", "1"):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=dict(os.environ, NUMBA_DISABLE_JIT=disable), timeout=600)
+        assert done.returncode == 0, f"NUMBA_DISABLE_JIT={disable}:\n{done.stderr[-3000:]}"
+        runs[disable] = json.loads(done.stdout.strip().splitlines()[-1])
+    compiled, python = runs["0"], runs["1"]
+    assert python["history"].keys() == compiled["history"].keys()
+    for key, values in compiled["history"].items():
+        np.testing.assert_allclose(python["history"][key], values, rtol=1e-9, err_msg=key)
+    np.testing.assert_allclose(python["params"], compiled["params"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(python["predict"], compiled["predict"], rtol=1e-9)
