@@ -67,9 +67,20 @@ def layer_params(params, sizes, has_bias, layer):
 def layer_rows(buffer, sizes, layer, first, last, capacity):
     """View (last - first, sizes[layer]) of rows first..last of layer ``layer``'s block
     in a workspace buffer of ``capacity`` rows per layer."""
-    offset = capacity * sizes[:layer].sum() + first * sizes[layer]
+    offset = capacity * _units_before(sizes, layer) + first * sizes[layer]
     return buffer[offset:offset + (last - first) * sizes[layer]].reshape(
         (last - first, sizes[layer]))
+
+
+@kernel(internal=True)
+def _units_before(sizes, layer):
+    """sizes[0] + ... + sizes[layer - 1]; with layer = L + 1, the values per workspace
+    row. A loop, not ``sizes[:layer].sum()``: NumPy's sum compiled anew at each of its
+    call sites (~0.05 s of cold start each)."""
+    total = 0
+    for l in range(layer):
+        total += sizes[l]
+    return total
 
 
 @kernel(internal=True)
@@ -167,7 +178,7 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     x, y, labels, weights = data
     sizes, activations, _, _ = net
     n_layers = activations.shape[0]
-    capacity = acts.shape[0] // sizes.sum()
+    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
     a = layer_rows(acts, sizes, first_layer, first, last, capacity)
     if first_layer == 0:
         gather_rows(a, x, order[first:last])
@@ -185,7 +196,7 @@ def first_layer_forward(acts, deltas, params, net, rows, part):
     """Layer 0's outputs for the units of part ``part``, every row of the batch
     (inputs already gathered into block 0); returns that block's L2 penalty."""
     sizes, activations, has_bias, l2 = net
-    capacity = acts.shape[0] // sizes.sum()
+    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
     first, last = _block(sizes[1], part)
     w, b = layer_params(params, sizes, has_bias, ZERO)
     block = _unit_block(deltas, rows, first, last)
@@ -200,7 +211,7 @@ def first_layer_gradient(grads, deltas, params, acts, net, rows, part):
     """dJ/dW, dJ/db of layer 0's units of part ``part`` over every row of the batch
     (its output delta already in the deltas' block 1), L2 gradient included."""
     sizes, activations, has_bias, l2 = net
-    capacity = acts.shape[0] // sizes.sum()
+    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
     first, last = _block(sizes[1], part)
     w, _ = layer_params(params, sizes, has_bias, ZERO)
     dw, db = layer_params(grads, sizes, has_bias, ZERO)
@@ -289,7 +300,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
     by_units = (split_units and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
                 and sizes[1] <= sizes[0])
     first_layer = 1 if by_units else 0
-    capacity = acts.shape[0] // sizes.sum()
+    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
     n = order.shape[0]
     n_params = params.shape[0]
     shared = 0  # leading parameters updated per unit block: layer 0's, when split so
