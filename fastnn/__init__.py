@@ -10,5 +10,5 @@ from .saving import load_model
 from .seeding import set_random_seed
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Sequential", "load_model", "set_random_seed", "callbacks", "datasets", "initializers",
-           "optimizers", "regularizers", "schedules", "__version__"]
+__all__ = ["Dense", "Sequential", "load_model", "set_random_seed", "callbacks", "datasets",
+           "initializers", "optimizers", "regularizers", "schedules", "__version__"]

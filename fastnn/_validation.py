@@ -66,7 +66,8 @@ def choice(where, argument, value, options):
 def positive_int(where, argument, value, allow_zero=False):
     """An int > 0 (or >= 0); bools and floats are refused."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {argument} must be an int, got {type(value).__name__} {value!r}.")
+        raise TypeError(f"{where}: {argument} must be an int, got {type(value).__name__} "
+                        f"{value!r}.")
     if value < 0 or (value == 0 and not allow_zero):
         bound = "a non-negative int" if allow_zero else "a positive int"
         raise ValueError(f"{where}: {argument} must be {bound}, got {value}.")
@@ -86,7 +87,8 @@ def finite_float(where, argument, value):
 def non_negative_float(where, argument, value, upper=None):
     """A finite real >= 0 (and < upper when given)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} {value!r}.")
+        raise TypeError(f"{where}: {argument} must be a number, got {type(value).__name__} "
+                        f"{value!r}.")
     value = float(value)
     if not np.isfinite(value) or value < 0 or (upper is not None and value >= upper):
         bound = f"in [0, {upper})" if upper is not None else "a finite number >= 0"

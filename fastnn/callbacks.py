@@ -66,7 +66,8 @@ class History(Callback):
         try:
             import matplotlib.pyplot as plt
         except ImportError as error:
-            raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]'") from error
+            raise ImportError("History.plot needs matplotlib: "
+                              "pip install 'fastnn[plot]'") from error
         keys = keys or [k for k in self.history if not k.startswith("val_")]
         if ax is None:
             figure, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
@@ -273,7 +274,8 @@ class ModelCheckpoint(_Monitor):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  mode="auto"):
         super().__init__(monitor, mode, 0.0)
-        self.filepath, self.verbose, self.save_best_only = os.fspath(filepath), verbose, save_best_only
+        self.filepath, self.verbose, self.save_best_only = (os.fspath(filepath), verbose,
+                                                            save_best_only)
         self.best = self._worst()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -328,7 +330,8 @@ class CSVLogger(Callback):
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
 
     def on_train_begin(self, logs=None):
-        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        exists = (self.append and os.path.exists(self.filename)
+                  and os.path.getsize(self.filename) > 0)
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self._writer = None
         self._keys = None

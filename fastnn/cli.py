@@ -137,8 +137,9 @@ examples:
 
 Every framework starts each repeat from the same initial weights (fastnn's
 seeded Glorot draw) and trains one shuffled epoch on the same data, after an
-untimed warm-up on a few batches (which compiles fastnn's kernels). "x fastnn" is the framework's median
-time divided by fastnn's at the same batch size (above 1: slower than fastnn).
+untimed warm-up on a few batches (which compiles fastnn's kernels). "x fastnn"
+is the framework's median time divided by fastnn's at the same batch size
+(above 1: slower than fastnn).
 PyTorch runs a plain index loop (no DataLoader); scikit-learn runs
 MLPClassifier.partial_fit (sgd and adam only; relu, tanh, sigmoid, linear).
 JAX runs each epoch's full batches in one jitted lax.scan (fastnn.peers.JaxPeer);

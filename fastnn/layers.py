@@ -53,7 +53,8 @@ class Dense:
                                                    "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "Dense", "bias_initializer")
         self.l2 = regularizers.strength(kernel_regularizer)
-        self.input_dim = None if input_dim is None else positive_int("Dense", "input_dim", input_dim)
+        self.input_dim = None if input_dim is None else positive_int("Dense", "input_dim",
+                                                                     input_dim)
 
     @property
     def activation(self):

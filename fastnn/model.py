@@ -134,7 +134,9 @@ class Sequential:
 
     @property
     def input_dim(self):
-        return int(self._net[0][0]) if self.built else (self.layers[0].input_dim if self.layers else None)
+        if self.built:
+            return int(self._net[0][0])
+        return self.layers[0].input_dim if self.layers else None
 
     def count_params(self):
         """Number of weights and biases."""
@@ -270,7 +272,8 @@ class Sequential:
         x = numeric_array(where, "x", x, self.dtype)
         if x.ndim == 1:
             raise ValueError(f"{where}: x must be 2-D (samples, features), got shape {x.shape}; "
-                             "use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample.")
+                             "use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one "
+                             "sample.")
         if x.ndim > 2:
             x = x.reshape(x.shape[0], -1)
         expected = self.input_dim if self.input_dim is not None else features
@@ -359,7 +362,8 @@ class Sequential:
         batch_size = positive_int(where, "batch_size", batch_size)
         epochs = positive_int(where, "epochs", epochs, allow_zero=True)
         initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
-        validation_split = non_negative_float(where, "validation_split", validation_split, upper=1.0)
+        validation_split = non_negative_float(where, "validation_split", validation_split,
+                                              upper=1.0)
         if verbose not in (0, 1, 2, "auto"):
             raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
         verbose = 1 if verbose == "auto" else verbose

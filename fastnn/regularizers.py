@@ -29,5 +29,5 @@ def strength(regularizer, where="Dense"):
         return regularizer.l2
     if isinstance(regularizer, str) and regularizer.lower() == "l2":
         return L2().l2
-    raise ValueError(f"{where}: kernel_regularizer must be None, 'l2' or fastnn.regularizers.L2(...), "
-                     f"got {regularizer!r}.")
+    raise ValueError(f"{where}: kernel_regularizer must be None, 'l2' or "
+                     f"fastnn.regularizers.L2(...), got {regularizer!r}.")

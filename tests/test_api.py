@@ -152,7 +152,8 @@ def test_add_builds_the_same_model_as_the_list():
     ("he_uniform", lambda w, i, o: np.abs(w).max() <= np.sqrt(6 / i)),
     ("truncated_normal", lambda w, i, o: np.abs(w).max() <= 2 * 0.05),
     ("random_normal", lambda w, i, o: abs(w.std() - 0.05) < 0.005),
-    ("glorot_normal", lambda w, i, o: abs(w.std() - np.sqrt(2 / (i + o))) < 0.1 * np.sqrt(2 / (i + o))),
+    ("glorot_normal",
+     lambda w, i, o: abs(w.std() - np.sqrt(2 / (i + o))) < 0.1 * np.sqrt(2 / (i + o))),
     ("he_normal", lambda w, i, o: abs(w.std() - np.sqrt(2 / i)) < 0.1 * np.sqrt(2 / i)),
     ("lecun_normal", lambda w, i, o: abs(w.std() - np.sqrt(1 / i)) < 0.1 * np.sqrt(1 / i)),
 ])

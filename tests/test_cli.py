@@ -32,7 +32,8 @@ def summary_value(out, label):
 def bench_rows(out):
     """{(framework, batch): (median, min, ratio)} parsed from the bench table."""
     rows = {}
-    pattern = r"^(fastnn|numpy reference|pytorch|scikit-learn|jax|keras)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)x$"
+    pattern = (r"^(fastnn|numpy reference|pytorch|scikit-learn|jax|keras)\s+(\d+)\s+([0-9.]+)"
+               r"\s+([0-9.]+)\s+([0-9.]+)x$")
     for name, batch, median, best, ratio in re.findall(pattern, out, re.MULTILINE):
         rows[name, int(batch)] = (float(median), float(best), float(ratio))
     return rows

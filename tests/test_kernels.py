@@ -26,7 +26,8 @@ TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol
 
 
 def make_model(sizes, activations, dtype=np.float64, seed=0, use_bias=True, l2=None):
-    layers = [Dense(units, activation=act, use_bias=use_bias, input_dim=sizes[0] if i == 0 else None,
+    layers = [Dense(units, activation=act, use_bias=use_bias,
+                    input_dim=sizes[0] if i == 0 else None,
                     kernel_initializer="glorot_normal", bias_initializer="random_normal",
                     kernel_regularizer=l2)
               for i, (units, act) in enumerate(zip(sizes[1:], activations))]
@@ -137,7 +138,8 @@ def test_gradients_match_finite_differences(output_activation, loss):
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 def test_loss_and_gradients_match_reference(loss, dtype):
     rng = np.random.default_rng(3)
-    out_act = {"binary_crossentropy": "sigmoid", "mse": "linear", "sse": "tanh"}.get(loss, "softmax")
+    out_act = {"binary_crossentropy": "sigmoid", "mse": "linear", "sse": "tanh"}.get(loss,
+                                                                                     "softmax")
     sizes, acts = [5, 4, 3], ["relu", out_act]
     model = make_model(sizes, acts, dtype)
     x = rng.standard_normal((8, 5))
@@ -152,8 +154,10 @@ def test_loss_and_gradients_match_reference(loss, dtype):
     delta = reference.output_delta(outputs[-1], y, loss, out_act, weights)
     gw, gb = reference.backward([w for w, _ in ws], outputs, delta, acts)
     for layer, (kw, kb) in enumerate(model._views(grads)):
-        np.testing.assert_allclose(kw.T, gw[layer], rtol=TOL[dtype]["rtol"] * 10, atol=1e-6 if dtype == np.float32 else 1e-13)
-        np.testing.assert_allclose(kb, gb[layer], rtol=TOL[dtype]["rtol"] * 10, atol=1e-6 if dtype == np.float32 else 1e-13)
+        np.testing.assert_allclose(kw.T, gw[layer], rtol=TOL[dtype]["rtol"] * 10,
+                                   atol=1e-6 if dtype == np.float32 else 1e-13)
+        np.testing.assert_allclose(kb, gb[layer], rtol=TOL[dtype]["rtol"] * 10,
+                                   atol=1e-6 if dtype == np.float32 else 1e-13)
 
 
 def test_sgd_step_closed_form():
@@ -238,9 +242,11 @@ def test_kernels_do_not_allocate_in_the_epoch_loop(tmp_path):
 def test_one_compilation_per_dtype_serves_every_architecture():
     before = {}
     x = np.random.default_rng(0).random((20, 6))
-    for sizes, acts in (([6, 5, 2], ["relu", "softmax"]), ([6, 9, 7, 3, 2], ["tanh", "sigmoid", "relu", "softmax"])):
+    for sizes, acts in (([6, 5, 2], ["relu", "softmax"]),
+                        ([6, 9, 7, 3, 2], ["tanh", "sigmoid", "relu", "softmax"])):
         for dtype in ("float32", "float64"):
-            model = Sequential([Dense(u, activation=a) for u, a in zip(sizes[1:], acts)], dtype=dtype, seed=1)
+            model = Sequential([Dense(u, activation=a) for u, a in zip(sizes[1:], acts)],
+                               dtype=dtype, seed=1)
             model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
             model.fit(x, np.arange(20) % 2, epochs=1, verbose=0)
             model.predict(x)
