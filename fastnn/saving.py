@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from . import _cuda, optimizers
+from . import optimizers
 
 FORMAT_VERSION = 1
 
@@ -175,6 +175,14 @@ def read_model_file(path):
     return config, params, state
 
 
+def _cuda_available():
+    """``fastnn._cuda.is_available()``, importing Numba's CUDA target only when a file
+    asks for a GPU: the import costs ~25 ms that ``import fastnn`` need not pay."""
+    from . import _cuda
+
+    return _cuda.is_available()
+
+
 def load_model(path):
     """Load a model saved by ``Sequential.save``, compiled and ready to continue training.
 
@@ -206,7 +214,7 @@ def load_model(path):
     compiled = config["compile"]
     if compiled is not None:
         device = compiled["device"]
-        if device == "cuda" and not _cuda.is_available():
+        if device == "cuda" and not _cuda_available():
             warnings.warn(f"load_model: {path!r} was compiled for device='cuda', but no CUDA "
                           "GPU is available here; the model is loaded on the CPU (call "
                           "compile(..., device='cuda') on a GPU machine to move it back).",
