@@ -83,6 +83,12 @@ def _units_before(sizes, layer):
     return total
 
 
+@kernel(inline="always")
+def _capacity(buffer, sizes):
+    """Rows per layer block of a workspace buffer (see the module docstring)."""
+    return buffer.shape[0] // _units_before(sizes, sizes.shape[0])
+
+
 @kernel(internal=True)
 def _block(count, part):
     """(first, last) of part ``part`` of ``count`` items cut into N_PARTS blocks."""
@@ -178,7 +184,7 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     x, y, labels, weights = data
     sizes, activations, _, _ = net
     n_layers = activations.shape[0]
-    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
+    capacity = _capacity(acts, sizes)
     a = layer_rows(acts, sizes, first_layer, first, last, capacity)
     if first_layer == 0:
         gather_rows(a, x, order[first:last])
@@ -196,7 +202,7 @@ def first_layer_forward(acts, deltas, params, net, rows, part):
     """Layer 0's outputs for the units of part ``part``, every row of the batch
     (inputs already gathered into block 0); returns that block's L2 penalty."""
     sizes, activations, has_bias, l2 = net
-    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
+    capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part)
     w, b = layer_params(params, sizes, has_bias, ZERO)
     block = _unit_block(deltas, rows, first, last)
@@ -211,7 +217,7 @@ def first_layer_gradient(grads, deltas, params, acts, net, rows, part):
     """dJ/dW, dJ/db of layer 0's units of part ``part`` over every row of the batch
     (its output delta already in the deltas' block 1), L2 gradient included."""
     sizes, activations, has_bias, l2 = net
-    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
+    capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part)
     w, _ = layer_params(params, sizes, has_bias, ZERO)
     dw, db = layer_params(grads, sizes, has_bias, ZERO)
@@ -300,7 +306,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, split_uni
     by_units = (split_units and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
                 and sizes[1] <= sizes[0])
     first_layer = 1 if by_units else 0
-    capacity = acts.shape[0] // _units_before(sizes, sizes.shape[0])
+    capacity = _capacity(acts, sizes)
     n = order.shape[0]
     n_params = params.shape[0]
     shared = 0  # leading parameters updated per unit block: layer 0's, when split so
