@@ -166,7 +166,7 @@ def _leading_dimension(x):
     return np.int32(max(x.strides[0] // x.itemsize, x.shape[1], 1))
 
 
-@kernel(internal=True)
+@kernel
 def gemm(c, a, b, trans_a, trans_b, alpha, beta):
     """C = alpha * op(A) @ op(B) + beta * C for 2-D arrays with contiguous rows.
 

@@ -50,7 +50,7 @@ _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 ZERO, ONE = np.int64(0), np.int64(1)
 
 
-@kernel(internal=True)
+@kernel
 def layer_params(params, sizes, has_bias, layer):
     """Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
     offset = 0
@@ -63,7 +63,7 @@ def layer_params(params, sizes, has_bias, layer):
     return w, b
 
 
-@kernel(internal=True)
+@kernel
 def layer_rows(buffer, sizes, layer, first, last, capacity):
     """View (last - first, sizes[layer]) of rows first..last of layer ``layer``'s block
     in a workspace buffer of ``capacity`` rows per layer."""
@@ -159,7 +159,7 @@ def _add_l2_gradient(dw, w, strength):
             dw[i, j] += twice * w[i, j]
 
 
-@kernel(internal=True)
+@kernel
 def gather_rows(out, x, order):
     """out[i] = x[order[i]]: the mini-batch in sample order. out: (n, features)."""
     for i in range(out.shape[0]):

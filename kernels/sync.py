@@ -55,7 +55,7 @@ def _yield_core(typingctx):
     return types.none(), codegen
 
 
-@kernel(internal=True)
+@kernel
 def barrier(sync, workers):
     """Wait until all ``workers`` threads have called barrier on ``sync``.
 

@@ -360,3 +360,25 @@ def test_the_two_thread_finiteness_check_sees_both_halves(where):
     assert _all_finite(values)
     values[where] = np.nan
     assert not _all_finite(values)
+
+
+def test_public_kernels_keep_a_python_entry_point():
+    """Only private kernels may skip their Python entry point: called from Python,
+    one without it would crash the interpreter instead of raising."""
+    import importlib
+    import numba
+    from fastnn.kernels._jit import kernel
+    public = []
+    for module in ("activations", "blas", "checks", "dense", "fpmode", "losses", "network",
+                   "optimizers", "sync"):
+        for name, obj in vars(importlib.import_module(f"fastnn.kernels.{module}")).items():
+            if isinstance(obj, numba.core.dispatcher.Dispatcher) and not name.startswith("_"):
+                public.append(f"{module}.{name}")
+                assert not obj.targetoptions.get("no_cpython_wrapper"), public[-1]
+    assert numba.config.DISABLE_JIT or "network.layer_rows" in public
+
+    def layer_sum(x):
+        return x.sum()
+
+    with pytest.raises(ValueError, match="'layer_sum' must be private"):
+        kernel(internal=True)(layer_sum)
