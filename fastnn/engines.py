@@ -9,7 +9,7 @@ totals, ``predict(x, capacity)`` returning outputs, and ``begin_fit``/``end_fit`
 import numpy as np
 
 from ._scheduler import TeamRunner
-from .kernels import codes
+from .kernels import blas, codes
 from .kernels import network as kernels
 
 # Kernel calls per epoch, at most: the progress bar updates and the team size is
@@ -20,7 +20,8 @@ CALL_SECONDS = 0.02
 # Batches up to this size split the first layer by units across the threads, larger
 # ones by rows (fastnn.kernels.network explains both). A deterministic rule, not a
 # measured choice: the two round differently, and a fit must be reproducible. At 128
-# the unit split measured level with OpenBLAS and ~5% ahead with MKL; at 256, ~3% behind.
+# the unit split measured ~5% ahead with MKL, and 20-30% ahead with OpenBLAS once its
+# products ran in small blocks (``unit_rows``); from 256 to 1024 level with OpenBLAS.
 SPLIT_UNITS_UP_TO = 128
 
 
@@ -68,19 +69,26 @@ class CpuEngine:
         runner = self._runners.setdefault(batch_size, TeamRunner())
         part_totals = np.zeros((parts, codes.N_TOTALS))
         totals = part_totals[0]
-        split_units = batch_size <= SPLIT_UNITS_UP_TO
+        unit_rows = self.unit_rows(batch_size) if batch_size <= SPLIT_UNITS_UP_TO else 0
         n = order.shape[0]
         for workers, first, last in runner.calls(-(-n // batch_size), CHUNKS_PER_EPOCH,
                                                  CALL_SECONDS):
             start, stop = first * batch_size, min(last * batch_size, n)
             runner.run(workers, last - first, part_totals, model._net, buffers, data,
-                       order[start:stop], batch_size, split_units, model._codes(),
+                       order[start:stop], batch_size, unit_rows, model._codes(),
                        (model.optimizer.code, hyper, rates[first:last]))
             totals = part_totals.sum(axis=0)
             if totals[codes.T_DIVERGED]:
                 break
             on_chunk(stop - start, totals)
         return totals
+
+    def unit_rows(self, batch_size):
+        """Rows per product of the first layer split by units (``train_batches``'s
+        ``unit_rows``): the whole batch, unless the BLAS is faster on smaller blocks."""
+        inputs, units = self.model._net[0][:2]
+        rows = blas.small_product_rows(-(-int(units) // kernels.N_PARTS), inputs)
+        return rows if 0 < rows < batch_size else batch_size
 
     def evaluate(self, data, capacity):
         model = self.model

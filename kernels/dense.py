@@ -21,6 +21,16 @@ def dense_forward(out, x, w, b, activation):
 
 
 @kernel(inline="always")
+def bias_gradient(db, dout):
+    """db = sum over rows of dout (n, units); nothing when db is empty (no bias)."""
+    if db.shape[0] > 0:
+        db[:] = 0
+        for i in range(dout.shape[0]):
+            for j in range(dout.shape[1]):
+                db[j] += dout[i, j]
+
+
+@kernel(inline="always")
 def dense_backward(dx, dw, db, dout, x, w, x_activation):
     """Gradients of one layer from dout = dL/dz: (n, units).
 
@@ -30,11 +40,7 @@ def dense_backward(dx, dw, db, dout, x, w, x_activation):
     activation that produced x.
     """
     gemm(dw, dout, x, YES, NO, 1.0, 0.0)
-    if db.shape[0] > 0:
-        db[:] = 0
-        for i in range(dout.shape[0]):
-            for j in range(dout.shape[1]):
-                db[j] += dout[i, j]
+    bias_gradient(db, dout)
     if dx.shape[0] > 0:
         gemm(dx, dout, w, NO, NO, 1.0, 0.0)
         activation_backward(dx, x, x_activation)

@@ -115,3 +115,40 @@ def test_mkl_loaded_by_another_library_is_left_alone():
                             env=dict(os.environ, FASTNN_BLAS="auto"), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "scipy-openblas"
+
+
+@pytest.mark.parametrize("core, units, inputs, rows", [
+    ("SkylakeX", 32, 784, 32),       # the seed network's unit-split products
+    ("SkylakeX", 16, 784, 64),
+    ("SapphireRapids", 20, 784, 48),
+    ("SkylakeX", 256, 784, 0),       # no block of 16 rows fits under 100**3
+    ("Haswell", 32, 784, 0),         # no unpacked small-matrix path
+    ("Zen", 32, 784, 0),
+    ("", 32, 784, 0),                # MKL, or an OpenBLAS that is not SciPy's
+])
+def test_small_product_rows(monkeypatch, core, units, inputs, rows):
+    monkeypatch.setattr(blas, "_openblas_core", lambda: core)
+    assert blas.small_product_rows(units, inputs) == rows
+    if rows:
+        assert rows * units * inputs <= 100 ** 3 < (rows + 16) * units * inputs
+
+
+def test_the_openblas_core_is_read_from_scipys_library():
+    core = blas._openblas_core()
+    if blas.PROVIDER == "mkl":
+        assert core == ""
+    else:
+        assert isinstance(core, str) and core, "SciPy's OpenBLAS reported no core type"
+
+
+def test_the_unit_split_blocks_only_when_the_blas_gains(monkeypatch):
+    from fastnn import Dense, Sequential
+    from fastnn.engines import CpuEngine
+    model = Sequential([Dense(64, activation="relu", input_dim=784),
+                        Dense(10, activation="softmax")])
+    model.build()
+    engine = CpuEngine(model)
+    monkeypatch.setattr(blas, "_openblas_core", lambda: "SkylakeX")
+    assert [engine.unit_rows(b) for b in (16, 32, 33, 128)] == [16, 32, 32, 32]
+    monkeypatch.setattr(blas, "_openblas_core", lambda: "Haswell")
+    assert [engine.unit_rows(b) for b in (16, 32, 33, 128)] == [16, 32, 33, 128]

@@ -290,7 +290,7 @@ SPLIT_CASES = {
 }
 
 
-def run_train_batches(model, x, labels, batch_size, split_units, workers, optimizer):
+def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimizer):
     """kn.train_batches over one epoch with a team of ``workers`` threads; returns
     (summed totals, params, optimizer state)."""
     dtype = model.dtype
@@ -308,7 +308,7 @@ def run_train_batches(model, x, labels, batch_size, split_units, workers, optimi
     totals = np.zeros((kn.N_PARTS, codes.N_TOTALS))
     sync = np.zeros(2, np.int64)
     run_codes = (LOSSES["sparse_categorical_crossentropy"], codes.SPARSE_ACCURACY, False)
-    args = (totals, model._net, buffers, data, order, batch_size, split_units, run_codes,
+    args = (totals, model._net, buffers, data, order, batch_size, unit_rows, run_codes,
             (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         helpers = [pool.submit(kn.train_batches, (w, workers, sync), *args)
@@ -322,25 +322,27 @@ def run_train_batches(model, x, labels, batch_size, split_units, workers, optimi
 @pytest.mark.parametrize("case", list(SPLIT_CASES))
 @pytest.mark.parametrize("batch_size", [1, 7, 29])
 def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
-    """Split by rows or by first-layer units, one thread or two: the team's size
-    changes nothing (bitwise), the split only the rounding."""
+    """Split by rows, by first-layer units, or by units with that layer's products
+    cut into 4-row blocks; one thread or two: the team's size changes nothing
+    (bitwise), the split only the rounding."""
     sizes, activations, use_bias, strength = SPLIT_CASES[case]
     model = make_model(sizes, activations, use_bias=use_bias,
                        l2=L2(strength) if strength else None)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((29, sizes[0]))
     labels = rng.integers(0, sizes[-1], 29).astype(np.int64)
+    splits = {"rows": 0, "units": batch_size, "units, 4-row products": 4}
     runs = {}
-    for split_units in (False, True):
+    for split, unit_rows in splits.items():
         for workers in (1, 2):
-            runs[split_units, workers] = run_train_batches(
-                model, x, labels, batch_size, split_units, workers, Adam(0.01))
-        for one, two in zip(runs[split_units, 1], runs[split_units, 2]):
+            runs[split, workers] = run_train_batches(
+                model, x, labels, batch_size, unit_rows, workers, Adam(0.01))
+        for one, two in zip(runs[split, 1], runs[split, 2]):
             np.testing.assert_array_equal(one, two)
-    for by_rows, by_units in zip(runs[False, 1], runs[True, 1]):
-        np.testing.assert_allclose(by_units, by_rows, rtol=1e-10, atol=1e-13)
-    assert runs[True, 1][0][codes.T_BATCHES] == -(-29 // batch_size)
-    assert np.abs(runs[True, 1][1] - model.params).max() > 0  # it trained
+        for by_rows, split_so in zip(runs["rows", 1], runs[split, 1]):
+            np.testing.assert_allclose(split_so, by_rows, rtol=1e-10, atol=1e-13)
+    assert runs["units", 1][0][codes.T_BATCHES] == -(-29 // batch_size)
+    assert np.abs(runs["units", 1][1] - model.params).max() > 0  # it trained
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -321,8 +321,8 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     buffers = (params.copy(), np.zeros((parts, params.size), params.dtype),
                np.zeros((2, params.size), params.dtype),
                np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
-    cpu_network.train_epoch(totals, net, buffers, data, order, batch_size, False, run_codes,
-                            optimizer)
+    cpu_network.train_epoch(totals, net, buffers, data, order, batch_size, 0, run_codes,
+                            optimizer)  # unit_rows 0: split by rows
     return totals.sum(axis=0), buffers[0], buffers[2]
 
 
