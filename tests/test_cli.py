@@ -262,8 +262,12 @@ def test_bench_synthetic_prints_the_table(capsys):
     rows = bench_rows(out)
     median, best, ratio = rows["fastnn", 128]
     assert 0 < best <= median and ratio == 1.0
+    # The ratio comes from the unrounded times; the table shows 4 decimals and the
+    # ratio 2, so the printed times bound it.
     reference = rows["numpy reference", 128]
-    assert reference[2] == pytest.approx(reference[0] / median, rel=0.01, abs=0.01)
+    low = (reference[0] - 5e-5) / (median + 5e-5)
+    high = (reference[0] + 5e-5) / max(median - 5e-5, 1e-12)
+    assert low - 0.005 <= reference[2] <= high + 0.005
     for name, module in [("pytorch", "torch"), ("scikit-learn", "sklearn"), ("jax", "jax"),
                          ("keras", "keras")]:
         if importlib.util.find_spec(module) is None:
