@@ -227,7 +227,7 @@ def first_layer_gradient(grads, deltas, params, acts, net, rows, part, unit_rows
     """dJ/dW, dJ/db of layer 0's units of part ``part`` over every row of the batch
     (its output delta already in the deltas' block 1), L2 gradient included; dJ/dW
     sums products of at most ``unit_rows`` rows."""
-    sizes, activations, has_bias, l2 = net
+    sizes, _, has_bias, l2 = net
     capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part)
     w, _ = layer_params(params, sizes, has_bias, ZERO)
