@@ -116,7 +116,8 @@ def other_choice():
 # when m * n * k <= 100**3 (its gemm_small_kernel_permit). At the seed network's
 # unit-split products (32 units x 784 inputs) that path ran 96-128 rows as 32-row
 # blocks 15-30% faster than as one packed product, single and double precision; the
-# Haswell and Zen kernels have no such path, and the blocks ran 5-70% slower there.
+# Haswell and Zen kernels have no such path: there float32 blocks ran 3-73% slower
+# (float64 between 15% faster and 15% slower).
 _SMALL_PRODUCT_CORES = ("SkylakeX", "Cooperlake", "SapphireRapids")
 _SMALL_PRODUCT_LIMIT = 100 ** 3
 _SMALL_PRODUCT_STEP = 16  # rows per block: a multiple of this
