@@ -41,7 +41,6 @@ import numpy as np
 
 from ._jit import kernel
 from .codes import SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
-from .activations import bias_activation
 from .blas import gemm
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .fpmode import flush_denormals, restore_mode
@@ -216,8 +215,8 @@ def first_layer_forward(acts, deltas, params, net, rows, part, unit_rows):
     x = layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
     for start in range(0, rows, unit_rows):
         stop = min(start + unit_rows, rows)
-        gemm(block[start:stop], x[start:stop], w[first:last], NO, YES, 1.0, 0.0)
-    bias_activation(block, b[first:last], activations[0])
+        dense_forward(block[start:stop], x[start:stop], w[first:last], b[first:last],
+                      activations[0])
     _copy(layer_rows(acts, sizes, ONE, ZERO, rows, capacity)[:, first:last], block)
     return _l2_penalty(w[first:last], l2[0]) if l2[0] != 0 else 0.0
 
