@@ -11,10 +11,22 @@ import math
 from ._jit import kernel
 
 from .activations import activation_backward
+from .prefetch import prefetch_row
 from .codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
                     CATEGORICAL_CROSSENTROPY, MSE, PROB_EPSILON, SIGMOID, SOFTMAX,
                     SPARSE_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, SSE, T_ABSOLUTE,
                     T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT)
+
+_AHEAD = 8  # rows between a prefetch of a sample's targets and their use
+
+
+@kernel(inline="always")
+def _prefetch_targets(y, labels, weights, sample):
+    """Start loading one sample's target and weight (see ``prefetch``); one of y and
+    labels is empty, and skipped."""
+    prefetch_row(weights, sample)
+    prefetch_row(labels, sample)
+    prefetch_row(y, sample)
 
 
 @kernel(inline="always")
@@ -76,8 +88,12 @@ def output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows
     collapses = ((activation == SOFTMAX and (loss == CATEGORICAL_CROSSENTROPY or sparse))
                  or (activation == SIGMOID and loss == BINARY_CROSSENTROPY))
     per_output = 1.0 / units if (loss == MSE or loss == BINARY_CROSSENTROPY) else 1.0
+    for i in range(min(n, _AHEAD)):
+        _prefetch_targets(y, labels, weights, order[i])
     total = 0.0
     for i in range(n):
+        if i + _AHEAD < n:
+            _prefetch_targets(y, labels, weights, order[i + _AHEAD])
         sample = order[i]
         w = weights[sample]
         total += w * _sample_loss(out[i], y, labels, sample, loss)
