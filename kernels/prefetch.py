@@ -12,6 +12,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import kernel
+from .sync import element_pointer
 
 
 @intrinsic
@@ -19,11 +20,7 @@ def _prefetch_element(typingctx, array, index):
     """Prefetch the cache line of array[index, 0, ...] for reading (llvm.prefetch)."""
 
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        proxy = context.make_array(array_type)(context, builder, args[0])
-        zero = context.get_constant(types.intp, 0)
-        indices = [args[1]] + [zero] * (array_type.ndim - 1)
-        pointer = cgutils.get_item_pointer(context, builder, array_type, proxy, indices)
+        pointer = element_pointer(context, builder, signature.args[0], args[0], args[1])
         pointer = builder.bitcast(pointer, cgutils.voidptr_t)
         i32 = ir.IntType(32)
         function = builder.module.declare_intrinsic(

@@ -15,9 +15,12 @@ from ._jit import kernel
 _SPINS_BEFORE_YIELD = 2000  # then give the core away: the other thread may be descheduled
 
 
-def _element_pointer(context, builder, array_type, array, index):
+def element_pointer(context, builder, array_type, array, index):
+    """Codegen: the address of array[index] (array[index, 0, ...] past 1-D)."""
     proxy = context.make_array(array_type)(context, builder, array)
-    return cgutils.get_item_pointer(context, builder, array_type, proxy, [index])
+    zero = context.get_constant(types.intp, 0)
+    indices = [index] + [zero] * (array_type.ndim - 1)
+    return cgutils.get_item_pointer(context, builder, array_type, proxy, indices)
 
 
 @intrinsic
@@ -25,7 +28,7 @@ def atomic_add(typingctx, array, index, value):
     """array[index] += value atomically (sequentially consistent); returns the old value."""
 
     def codegen(context, builder, signature, args):
-        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+        pointer = element_pointer(context, builder, signature.args[0], args[0], args[1])
         return builder.atomic_rmw("add", pointer, args[2], "seq_cst")
 
     return types.int64(types.int64[::1], types.intp, types.int64), codegen
@@ -36,7 +39,7 @@ def atomic_load(typingctx, array, index):
     """array[index], read with acquire ordering (never hoisted out of a loop)."""
 
     def codegen(context, builder, signature, args):
-        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+        pointer = element_pointer(context, builder, signature.args[0], args[0], args[1])
         return builder.load_atomic(pointer, "acquire", 8)
 
     return types.int64(types.int64[::1], types.intp), codegen
