@@ -46,6 +46,7 @@ from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .fpmode import flush_denormals, restore_mode
 from .losses import accumulate_metrics, batch_loss, output_delta
 from .optimizers import apply_update
+from .prefetch import prefetch_row_head
 from .sync import barrier
 
 N_PARTS = 2
@@ -164,10 +165,19 @@ def _add_l2_gradient(dw, w, strength):
             dw[i, j] += twice * w[i, j]
 
 
+_GATHER_AHEAD = 2  # rows between the prefetch of a row's head and its copy
+_GATHER_LINES = 4
+
+
 @kernel
 def gather_rows(out, x, order):
     """out[i] = x[order[i]]: the mini-batch in sample order. out: (n, features)."""
-    for i in range(out.shape[0]):
+    n = out.shape[0]
+    for i in range(min(n, _GATHER_AHEAD)):
+        prefetch_row_head(x, order[i], _GATHER_LINES)
+    for i in range(n):
+        if i + _GATHER_AHEAD < n:
+            prefetch_row_head(x, order[i + _GATHER_AHEAD], _GATHER_LINES)
         row = x[order[i]]
         for j in range(out.shape[1]):  # element loop: a slice assignment may copy
             out[i, j] = row[j]

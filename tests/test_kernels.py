@@ -346,6 +346,19 @@ def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("features", [1, 3, 16, 100])
+@pytest.mark.parametrize("rows", [1, 2, 3, 9])
+def test_gather_rows_copies_rows_in_sample_order(dtype, features, rows):
+    """Prefetching row heads ahead changes nothing: rows shorter than a cache line,
+    batches shorter than the prefetch distance, and the last rows (nothing ahead)."""
+    x = np.arange(20 * features, dtype=dtype).reshape(20, features)
+    order = np.random.default_rng(rows).permutation(20)[:rows]
+    out = np.full((rows, features), -1, dtype)
+    kn.gather_rows(out, x, order)
+    np.testing.assert_array_equal(out, x[order])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("where", [0, 4095, 4096, 10_000, 10_006])
 def test_all_finite_finds_one_bad_value_anywhere(dtype, bad, where):
