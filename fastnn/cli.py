@@ -137,9 +137,10 @@ examples:
 
 Every framework starts each repeat from the same initial weights (fastnn's
 seeded Glorot draw) and trains one shuffled epoch on the same data, after an
-untimed warm-up on a few batches (which compiles fastnn's kernels). "x fastnn"
-is the framework's median time divided by fastnn's at the same batch size
-(above 1: slower than fastnn).
+untimed warm-up on a few batches (which compiles fastnn's kernels). The timed
+epochs run in rounds, one epoch of each framework per round, so that all see the
+same machine load. "x fastnn" is the median over rounds of the framework's time
+divided by fastnn's in the same round (above 1: slower than fastnn).
 PyTorch runs a plain index loop (no DataLoader); scikit-learn runs
 MLPClassifier.partial_fit (sgd and adam only; relu, tanh, sigmoid, linear).
 JAX runs each epoch's full batches in one jitted lax.scan (fastnn.peers.JaxPeer);
@@ -221,9 +222,9 @@ def _bench_parser(subparsers):
              "JAX and Keras",
         description="Time one training epoch of the same network on the same data with "
                     "fastnn, the NumPy reference (fastnn.reference.ReferenceMLP) and, when "
-                    "importable, PyTorch, scikit-learn, JAX and Keras 3. Prints the median "
-                    "and minimum seconds per epoch of --repeats runs and each one's ratio "
-                    "to fastnn.")
+                    "importable, PyTorch, scikit-learn, JAX and Keras 3, taking turns. Prints "
+                    "the median and minimum seconds per epoch of --repeats rounds and each "
+                    "one's ratio to fastnn.")
     _add_data_options(parser, "use the first N training samples (synthetic: N samples); "
                               "default: all 60000")
     _add_model_options(parser, ["adam", "rmsprop", "sgd"], "adam")
@@ -231,7 +232,7 @@ def _bench_parser(subparsers):
     group.add_argument("--batch-size", type=int_list, default="32,128,1024", metavar="SIZES",
                        help="batch sizes, comma-separated")
     group.add_argument("--repeats", type=positive_int, default=3,
-                       help="timed epochs per framework and batch size")
+                       help="timed rounds (one epoch of each framework) per batch size")
     group.add_argument("--frameworks", default=",".join(FRAMEWORKS), metavar="NAMES",
                        help="comma-separated subset of " + ", ".join(FRAMEWORKS))
     _add_threads_option(group)
@@ -654,14 +655,6 @@ def _peer_note(name, spec):
     return note
 
 
-def _measure(epoch, batch_size, n, repeats, warm_up):
-    """(median, min) seconds of ``repeats`` timed epochs, after an optional warm-up."""
-    if warm_up:
-        epoch(batch_size, min(n, 4 * batch_size))
-    times = [epoch(batch_size, n) for _ in range(repeats)]
-    return statistics.median(times), min(times)
-
-
 def _bench_spec(args):
     model = build_model(args.hidden, args.activation, args.dtype, args.seed)
     model.build()
@@ -690,19 +683,39 @@ def run_bench(args):
     return 0
 
 
-def _bench_rows(runners, batch_sizes, n, repeats):
-    """Table rows, batch-major; each framework runs all its batch sizes in a row so one
-    library's idle worker threads do not spin beside another's timed epochs."""
-    timings = {}
-    for name, epoch in runners.items():
-        for batch_size in batch_sizes:
-            timings[name, batch_size] = _measure(epoch, batch_size, n, repeats, warm_up=True)
+# Pause before each timed epoch, so that the previous framework's idle worker threads
+# (OpenMP's spin for up to 200 ms after a parallel region) no longer hold a core.
+SETTLE_SECONDS = 0.3
+
+
+def _bench_rows(runners, batch_sizes, n, repeats, settle=SETTLE_SECONDS):
+    """Table rows (label, batch, median s, min s, ratio to fastnn), batch-major.
+
+    At each batch size every framework is warmed up on a few batches, then the timed
+    epochs run in rounds, one epoch of each framework per round, each round starting
+    one framework later: a shared machine's load drifts over the seconds that one
+    framework's repeats take, and timing the frameworks in turn spreads that drift
+    over all of them. The ratio is the median over rounds of the framework's epoch
+    time over fastnn's in the same round.
+    """
+    names = list(runners)
+    rows = []
+    for batch_size in batch_sizes:
+        for epoch in runners.values():
+            epoch(batch_size, min(n, 4 * batch_size))
+        times = {name: [] for name in names}
+        for turn in range(repeats):
+            start = turn % len(names)
+            for name in names[start:] + names[:start]:
+                time.sleep(settle)
+                times[name].append(runners[name](batch_size, n))
+        for name in names:
+            ratio = statistics.median(t / f for t, f in zip(times[name], times["fastnn"]))
+            rows.append((LABELS[name], batch_size, statistics.median(times[name]),
+                         min(times[name]), ratio))
             print(f"  {LABELS[name]:<16} batch {batch_size:>5}: "
-                  f"{timings[name, batch_size][0]:.4f} s/epoch", file=sys.stderr, flush=True)
-    return [(LABELS[name], batch_size, median, best,
-             median / timings["fastnn", batch_size][0])
-            for batch_size in batch_sizes for name in runners
-            for median, best in [timings[name, batch_size]]]
+                  f"{rows[-1][2]:.4f} s/epoch", file=sys.stderr, flush=True)
+    return rows
 
 
 def format_table(rows):
@@ -730,7 +743,7 @@ def _print_bench_header(args, spec, n):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"fastnn bench: one training epoch of {_architecture(spec.hidden, spec.activation)}")
     print(f"data: {_data_title(args)}, {n:,} samples, {spec.dtype}; optimizer: "
-          f"{_optimizer_text(optimizer)}; {_plural(args.repeats, 'timed repeat')} after a warm-up; "
+          f"{_optimizer_text(optimizer)}; {_plural(args.repeats, 'timed round')} after a warm-up; "
           f"threads: {threads}")
     print(f"machine: {os.cpu_count()} cores, load average {load:.2f} at start (timings are "
           "noisy when it exceeds the core count)")

@@ -72,7 +72,8 @@ def test_bench_help_shows_defaults_and_an_example(capsys):
     assert status == 0
     flat = " ".join(out.split())
     assert "(default: 32,128,1024)" in flat
-    assert "--repeats REPEATS timed epochs per framework and batch size (default: 3)" in flat
+    assert ("--repeats REPEATS timed rounds (one epoch of each framework) per batch size "
+            "(default: 3)") in flat
     assert "ReferenceMLP" in flat and "--synthetic" in out
     assert "examples:" in out and "fastnn bench --batch-size 32,128,1024" in out
 
@@ -262,8 +263,8 @@ def test_bench_synthetic_prints_the_table(capsys):
     rows = bench_rows(out)
     median, best, ratio = rows["fastnn", 128]
     assert 0 < best <= median and ratio == 1.0
-    # The ratio comes from the unrounded times; the table shows 4 decimals and the
-    # ratio 2, so the printed times bound it.
+    # One round: the ratio is that round's unrounded times' ratio; the table shows 4
+    # decimals and the ratio 2, so the printed times bound it.
     reference = rows["numpy reference", 128]
     low = (reference[0] - 5e-5) / (median + 5e-5)
     high = (reference[0] + 5e-5) / max(median - 5e-5, 1e-12)
@@ -274,6 +275,32 @@ def test_bench_synthetic_prints_the_table(capsys):
             assert f"note: {name}: skipped, not installed ({module} is not importable)" in out
         else:
             assert (name, 128) in rows or f"note: {name}: skipped, import failed" in out
+
+
+def test_bench_times_frameworks_in_turn_and_takes_the_median_ratio_per_round():
+    """Each round times every framework once, starting one framework later each time,
+    and the ratio is the median of the rounds' ratios: a load that doubles every
+    epoch's time after the first round leaves the ratios exact."""
+    calls = []
+
+    def runner(name, seconds):
+        def epoch(batch_size, n):
+            calls.append(name)
+            if n < 100:  # a warm-up
+                return 0.0
+            timed_calls = len(calls) - 3  # after the 3 warm-ups
+            return seconds * (1.0 if timed_calls <= 3 else 2.0)
+        return epoch
+
+    runners = {"fastnn": runner("fastnn", 1.0), "numpy": runner("numpy", 3.0),
+               "torch": runner("torch", 5.0)}
+    rows = cli._bench_rows(runners, [10], 100, 3, settle=0.0)
+    assert calls == ["fastnn", "numpy", "torch",  # warm-ups, on 4 batches
+                     "fastnn", "numpy", "torch", "numpy", "torch", "fastnn",
+                     "torch", "fastnn", "numpy"]
+    assert [row[:2] for row in rows] == [("fastnn", 10), ("numpy reference", 10),
+                                         ("pytorch", 10)]
+    assert [row[2:] for row in rows] == [(2.0, 1.0, 1.0), (6.0, 3.0, 3.0), (10.0, 5.0, 5.0)]
 
 
 def test_bench_several_batch_sizes_and_frameworks_subset(capsys):
