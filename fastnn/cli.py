@@ -135,7 +135,7 @@ examples:
   fastnn bench --frameworks fastnn,numpy --dtype float64
   fastnn bench --frameworks torch,jax,keras --optimizer sgd --momentum 0.9
 
-Every framework starts each repeat from the same initial weights (fastnn's
+Every framework starts each epoch from the same initial weights (fastnn's
 seeded Glorot draw) and trains one shuffled epoch on the same data, after an
 untimed warm-up on a few batches (which compiles fastnn's kernels). The timed
 epochs run in rounds, one epoch of each framework per round, so that all see the
