@@ -166,7 +166,7 @@ def _add_l2_gradient(dw, w, strength):
 
 
 _GATHER_AHEAD = 2  # rows between the prefetch of a row's head and its copy
-_GATHER_LINES = 4
+_GATHER_LINES = 4  # cache lines prefetched at the head of each row
 
 
 @kernel
