@@ -19,6 +19,8 @@ from ._jit import kernel
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 FLUSH_TO_ZERO = 0x8040  # MXCSR bits: FTZ (15) and DAZ (6)
+# Whether kernels run with denormals flushed (else they must flush what may decay).
+FLUSHES_DENORMALS = _X86
 
 
 @intrinsic

@@ -40,12 +40,12 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .codes import SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
+from .codes import SGD, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .blas import gemm
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
-from .fpmode import flush_denormals, restore_mode
+from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .losses import accumulate_metrics, batch_loss, output_delta
-from .optimizers import apply_update
+from .optimizers import H_MOMENTUM, H_WEIGHT_DECAY, add_velocity, apply_update
 from .prefetch import prefetch_row_head
 from .sync import barrier
 
@@ -232,25 +232,21 @@ def first_layer_forward(acts, deltas, params, net, rows, part, unit_rows):
 
 
 @kernel(inline="always")
-def first_layer_gradient(grads, deltas, params, acts, net, rows, part, unit_rows):
-    """dJ/dW, dJ/db of layer 0's units of part ``part`` over every row of the batch
-    (its output delta already in the deltas' block 1), L2 gradient included; dJ/dW
-    sums products of at most ``unit_rows`` rows."""
-    sizes, _, has_bias, l2 = net
+def first_layer_gradient(dw, db, deltas, acts, net, rows, part, unit_rows, alpha, beta):
+    """Layer 0's gradient for the units of part ``part`` over every row of the batch
+    (its output delta already in the deltas' block 1): dw = beta * dw + alpha * dJ/dW
+    and db = dJ/db. dw (units of the part, inputs) sums products of at most
+    ``unit_rows`` rows; alpha = 1, beta = 0 give the plain gradient."""
+    sizes = net[0]
     capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part)
-    w, _ = layer_params(params, sizes, has_bias, ZERO)
-    dw, db = layer_params(grads, sizes, has_bias, ZERO)
     block = _unit_block(deltas, rows, first, last)
     _copy(block, layer_rows(deltas, sizes, ONE, ZERO, rows, capacity)[:, first:last])
     x = layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
     for start in range(0, rows, unit_rows):
         stop = min(start + unit_rows, rows)
-        gemm(dw[first:last], block[start:stop], x[start:stop], YES, NO, 1.0,
-             0.0 if start == 0 else 1.0)
-    bias_gradient(db[first:last], block)
-    if l2[0] != 0:
-        _add_l2_gradient(dw[first:last], w[first:last], l2[0])
+        gemm(dw, block[start:stop], x[start:stop], YES, NO, alpha, beta if start == 0 else 1.0)
+    bias_gradient(db, block)
 
 
 @kernel(internal=True)
@@ -283,21 +279,47 @@ def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_s
 
 
 @kernel(inline="always")
-def _update_first_layer(params, grads, state, net, part, optimizer_code, hyper, lr,
-                        step_size):
-    """Update the W rows and b entries of layer 0's units of part ``part`` from
-    grads[0] (the part's own, whole-batch gradient)."""
-    sizes, _, has_bias, _ = net
+def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_rows,
+                      optimizer_code, hyper, lr, step_size, into_velocity):
+    """Gradient and update of layer 0's units of part ``part`` over the whole batch;
+    grads (P,) is the part's row of the gradients.
+
+    ``into_velocity`` (plain SGD, no L2 on layer 0, denormals flushed by the CPU):
+    the gradient product accumulates straight into the velocity, v = momentum * v -
+    lr * g (into W itself without momentum: W = (1 - lr * decay) * W - lr * g), and
+    W takes v in one more pass. Keras 3's SGD rule either way, but layer 0 (most of
+    the parameters) is swept five times a step instead of six, and the sweep outside
+    the product reads two arrays instead of three: a small batch's update is bound
+    by memory traffic.
+    """
+    sizes, _, has_bias, l2 = net
     inputs, units = sizes[0], sizes[1]
     first, last = _block(units, part)
     w_first, w_last = first * inputs, last * inputs
-    apply_update(params[w_first:w_last], grads[0, w_first:w_last], state[0, w_first:w_last],
-                 state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
+    w, _ = layer_params(params, sizes, has_bias, ZERO)
+    dw, db = layer_params(grads, sizes, has_bias, ZERO)
+    if into_velocity:
+        momentum = hyper[H_MOMENTUM]
+        shrink = params.dtype.type(1) - lr * hyper[H_WEIGHT_DECAY]
+        if momentum == 0:
+            first_layer_gradient(w[first:last], db[first:last], deltas, acts, net, rows, part,
+                                 unit_rows, -float(lr), float(shrink))
+        else:
+            velocity, _ = layer_params(state[0], sizes, has_bias, ZERO)
+            first_layer_gradient(velocity[first:last], db[first:last], deltas, acts, net, rows,
+                                 part, unit_rows, -float(lr), float(momentum))
+            add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
+    else:
+        first_layer_gradient(dw[first:last], db[first:last], deltas, acts, net, rows, part,
+                             unit_rows, 1.0, 0.0)
+        if l2[0] != 0:
+            _add_l2_gradient(dw[first:last], w[first:last], l2[0])
+        apply_update(params[w_first:w_last], grads[w_first:w_last], state[0, w_first:w_last],
+                     state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
     if has_bias[0]:
         b_first, b_last = units * inputs + first, units * inputs + last
-        apply_update(params[b_first:b_last], grads[0, b_first:b_last],
-                     state[0, b_first:b_last], state[1, b_first:b_last], optimizer_code,
-                     hyper, lr, step_size)
+        apply_update(params[b_first:b_last], grads[b_first:b_last], state[0, b_first:b_last],
+                     state[1, b_first:b_last], optimizer_code, hyper, lr, step_size)
 
 
 @kernel
@@ -338,6 +360,8 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
     if by_units:
         shared = sizes[1] * sizes[0] + (sizes[1] if net[2][0] else 0)
     chunk = -(-(n_params - shared) // (N_PARTS * _ALIGN)) * _ALIGN
+    into_velocity = (by_units and optimizer_code == SGD and net[3][0] == 0
+                     and FLUSHES_DENORMALS)
     mode = flush_denormals()
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
@@ -380,9 +404,9 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
         lr, step_size = rates[batch, 0], rates[batch, 1]
         for part in range(worker, N_PARTS, workers):
             if by_units:
-                first_layer_gradient(grads[0], deltas, params, acts, net, rows, part, unit_rows)
-                _update_first_layer(params, grads, state, net, part, optimizer_code, hyper,
-                                    lr, step_size)
+                _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
+                                  unit_rows, optimizer_code, hyper, lr, step_size,
+                                  into_velocity)
             first = min(shared + part * chunk, n_params)
             _update(params, grads, state, first, min(first + chunk, n_params), optimizer_code,
                     hyper, lr, step_size)

@@ -59,6 +59,18 @@ def sgd_update(w, g, velocity, lr, momentum, weight_decay, nesterov):
 
 
 @kernel(fastmath=FASTMATH)
+def add_velocity(w, velocity, shrink):
+    """w = shrink * w + velocity: SGD's step once the velocity holds momentum * v -
+    lr * g (shrink = 1 - lr * weight_decay, the decoupled decay; 1 without).
+
+    For callers that compute the velocity themselves (the epoch kernel's gradient
+    product accumulates into it); ``sgd_update`` does both steps from g.
+    """
+    for i in range(w.shape[0]):
+        w[i] = shrink * w[i] + velocity[i]
+
+
+@kernel(fastmath=FASTMATH)
 def adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
     """Keras 3 Adam (epsilon outside the root, bias correction folded into the step):
 

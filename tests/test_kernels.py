@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastnn import Dense, Sequential, reference
-from fastnn.optimizers import Adam
+from fastnn.optimizers import SGD, Adam
 from fastnn.regularizers import L2
 from fastnn.kernels import codes
 from fastnn.kernels import network as kn
@@ -343,6 +343,39 @@ def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
             np.testing.assert_allclose(split_so, by_rows, rtol=1e-10, atol=1e-13)
     assert runs["units", 1][0][codes.T_BATCHES] == -(-29 // batch_size)
     assert np.abs(runs["units", 1][1] - model.params).max() > 0  # it trained
+
+
+PLAIN_SGD = {
+    "no momentum, weight decay": dict(weight_decay=0.05),
+    "momentum": dict(momentum=0.9),
+    "momentum, weight decay": dict(momentum=0.9, weight_decay=0.05),
+    "nesterov (generic update)": dict(momentum=0.9, nesterov=True),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAIN_SGD))
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_unit_split_sgd_accumulating_into_the_velocity_follows_keras_rule(case, l2):
+    """Split by units, plain SGD's layer-0 gradient product accumulates straight into
+    the velocity (into W without momentum) unless L2 needs the gradient itself. Over
+    several steps, so the velocity carries over, it must give the row split's generic
+    update (v = mu*v - lr*g; w = (1 - lr*decay)*w + v) to rounding, and the same
+    bits on one thread or two."""
+    model = make_model((9, 8, 6, 4), ("relu", "tanh", "softmax"),
+                       l2=L2(l2) if l2 else None)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((29, 9))
+    labels = rng.integers(0, 4, 29).astype(np.int64)
+    for batch_size in (7, 29):
+        by_rows = run_train_batches(model, x, labels, batch_size, 0, 1,
+                                    SGD(0.1, **PLAIN_SGD[case]))
+        by_units = [run_train_batches(model, x, labels, batch_size, 4, workers,
+                                      SGD(0.1, **PLAIN_SGD[case])) for workers in (1, 2)]
+        for one, two in zip(*by_units):
+            np.testing.assert_array_equal(one, two)
+        for want, got in zip(by_rows, by_units[0]):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+        assert np.abs(by_units[0][1] - model.params).max() > 0  # it trained
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
