@@ -298,24 +298,26 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_
     w_first, w_last = first * inputs, last * inputs
     w, _ = layer_params(params, sizes, has_bias, ZERO)
     dw, db = layer_params(grads, sizes, has_bias, ZERO)
+    velocity, _ = layer_params(state[0], sizes, has_bias, ZERO)
+    momentum = hyper[H_MOMENTUM]
+    shrink = params.dtype.type(1) - lr * hyper[H_WEIGHT_DECAY]
+    # One product either way: out = beta * out + alpha * dJ/dW.
+    out, alpha, beta = dw[first:last], 1.0, 0.0
     if into_velocity:
-        momentum = hyper[H_MOMENTUM]
-        shrink = params.dtype.type(1) - lr * hyper[H_WEIGHT_DECAY]
+        alpha = -float(lr)
         if momentum == 0:
-            first_layer_gradient(w[first:last], db[first:last], deltas, acts, net, rows, part,
-                                 unit_rows, -float(lr), float(shrink))
+            out, beta = w[first:last], float(shrink)
         else:
-            velocity, _ = layer_params(state[0], sizes, has_bias, ZERO)
-            first_layer_gradient(velocity[first:last], db[first:last], deltas, acts, net, rows,
-                                 part, unit_rows, -float(lr), float(momentum))
-            add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
-    else:
-        first_layer_gradient(dw[first:last], db[first:last], deltas, acts, net, rows, part,
-                             unit_rows, 1.0, 0.0)
+            out, beta = velocity[first:last], float(momentum)
+    first_layer_gradient(out, db[first:last], deltas, acts, net, rows, part, unit_rows,
+                         alpha, beta)
+    if not into_velocity:
         if l2[0] != 0:
             _add_l2_gradient(dw[first:last], w[first:last], l2[0])
         apply_update(params[w_first:w_last], grads[w_first:w_last], state[0, w_first:w_last],
                      state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
+    elif momentum != 0:
+        add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
     if has_bias[0]:
         b_first, b_last = units * inputs + first, units * inputs + last
         apply_update(params[b_first:b_last], grads[b_first:b_last], state[0, b_first:b_last],
