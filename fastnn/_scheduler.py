@@ -7,7 +7,9 @@ meets at a barrier two or four times per mini-batch; on an idle machine that cos
 microsecond, but when another process holds a core the barrier waits for a
 descheduled thread, and one thread alone is faster.
 """
+import collections
 import math
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +21,14 @@ from .kernels import network as kernels
 # Chunks between probes of a losing team size, at most: a noisy probe must not lock a
 # size out for long (an epoch is up to 40 chunks, fewer when it is fast).
 _MAX_PROBE_INTERVAL = 16
+# Calls shorter than this are not timed: the tens of microseconds every call costs
+# (argument checks, thread hand-off) would weigh on the speed per batch.
+_MIN_TIMED_SECONDS = 1e-3
+# A size's speed is the median of its last few timed calls: one call slowed by the
+# host (a descheduled helper thread) must not switch the team size for an epoch.
+_RECENT_CALLS = 3
+_TIMINGS_TO_TRUST = 2  # timed calls of each size before comparing them
+_PROBE_SECONDS = 4e-3  # a probe's work at least: per-call costs stay a small part of it
 
 
 class TeamRunner:
@@ -28,7 +38,8 @@ class TeamRunner:
     """
 
     def __init__(self):
-        self.seconds_per_batch = {}
+        self.seconds_per_batch = {}  # median of each size's recent timed calls
+        self._recent = {}
         self._warmed = set()  # sizes run once: the first run starts threads, fills caches
         self.probe_interval = 4
         self.calls_since_probe = 0
@@ -58,7 +69,7 @@ class TeamRunner:
         if not self._compiled():
             return 1  # the first call compiles (or loads from cache): one thread does it
         for size in options:
-            if size not in self.seconds_per_batch:
+            if not self._trusted(size):
                 return size
         best = min(options, key=self.seconds_per_batch.__getitem__)
         self.calls_since_probe += 1
@@ -71,8 +82,9 @@ class TeamRunner:
         """(team size, first batch, last batch) of each call over an epoch of
         ``n_batches``. A call of the fastest size gets 1/``max_calls`` of the epoch, or
         ``min_seconds`` of work at the measured speed if that is more (each call costs
-        ~0.25 ms, mostly waking the helper thread); a call of another or an unmeasured
-        size, a probe, gets a quarter of that, as it is likely the slower.
+        ~0.25 ms, mostly waking the helper thread); a probe of a measured but slower
+        size gets a quarter of that, or ``_PROBE_SECONDS`` of its work if more. A size
+        not yet measured gets whole calls, long enough to be timed.
         """
         per_call = -(-n_batches // max_calls)
         if self.seconds_per_batch:
@@ -80,10 +92,17 @@ class TeamRunner:
         first = 0
         while first < n_batches:
             workers = self.pick()
-            probing = self.seconds_per_batch.get(workers) != self._fastest_seconds()
-            last = min(first + (max(1, per_call // 4) if probing else per_call), n_batches)
+            measured = self.seconds_per_batch.get(workers)
+            chunk = per_call
+            if self._trusted(workers) and measured != self._fastest_seconds():  # a probe
+                chunk = min(per_call, max(per_call // 4, math.ceil(_PROBE_SECONDS / measured)))
+            last = min(first + max(1, chunk), n_batches)
             yield workers, first, last
             first = last
+
+    def _trusted(self, size):
+        """Whether ``size`` has been timed often enough to compare."""
+        return len(self._recent.get(size, ())) >= _TIMINGS_TO_TRUST
 
     def _fastest_seconds(self):
         return min(self.seconds_per_batch.values(), default=math.inf)
@@ -94,14 +113,23 @@ class TeamRunner:
         warm = self._compiled() and workers in self._warmed
         self._warmed.add(workers)
         sync = np.zeros(2, dtype=np.int64)
+        helper_starts = []
+
+        def helper(worker):
+            helper_starts.append(time.perf_counter())
+            kernels.train_batches((worker, workers, sync), *args)
+
         start = time.perf_counter()
-        helpers = [self._threads().submit(kernels.train_batches, (worker, workers, sync), *args)
-                   for worker in range(1, workers)]
+        helpers = [self._threads().submit(helper, worker) for worker in range(1, workers)]
         kernels.train_batches((0, workers, sync), *args)
-        for helper in helpers:
-            helper.result()
-        if warm:
-            self._record(workers, (time.perf_counter() - start) / batches)
+        for future in helpers:
+            future.result()
+        # Timed from the last helper's start: waking an idle thread (its virtual CPU may
+        # be halted) costs up to ~1 ms a call, which the call sizes amortize; charged to
+        # the speed per batch, it made a short warm-up favor one thread for epochs.
+        seconds = time.perf_counter() - max([start] + helper_starts)
+        if warm and seconds >= _MIN_TIMED_SECONDS:
+            self._record(workers, seconds / batches)
 
     def _threads(self):
         if self._pool is None:
@@ -116,4 +144,6 @@ class TeamRunner:
             won = seconds < min(others)
             self.probe_interval = 4 if won else min(2 * self.probe_interval,
                                                     _MAX_PROBE_INTERVAL)
-        self.seconds_per_batch[size] = seconds if previous is None else (previous + seconds) / 2
+        recent = self._recent.setdefault(size, collections.deque(maxlen=_RECENT_CALLS))
+        recent.append(seconds)
+        self.seconds_per_batch[size] = statistics.median(recent)
