@@ -38,8 +38,7 @@ class TeamRunner:
     """
 
     def __init__(self):
-        self.seconds_per_batch = {}  # median of each size's recent timed calls
-        self._recent = {}
+        self._recent = {}  # team size: its last few timed seconds per batch
         self._warmed = set()  # sizes run once: the first run starts threads, fills caches
         self.probe_interval = 4
         self.calls_since_probe = 0
@@ -100,6 +99,11 @@ class TeamRunner:
             yield workers, first, last
             first = last
 
+    @property
+    def seconds_per_batch(self):
+        """{team size: median seconds per batch of its recent timed calls}."""
+        return {size: statistics.median(times) for size, times in self._recent.items()}
+
     def _trusted(self, size):
         """Whether ``size`` has been timed often enough to compare."""
         return len(self._recent.get(size, ())) >= _TIMINGS_TO_TRUST
@@ -138,12 +142,10 @@ class TeamRunner:
         return self._pool
 
     def _record(self, size, seconds):
-        previous = self.seconds_per_batch.get(size)
-        others = [v for k, v in self.seconds_per_batch.items() if k != size]
-        if previous is not None and others and self.calls_since_probe == 0:
+        speeds = self.seconds_per_batch
+        others = [v for k, v in speeds.items() if k != size]
+        if size in speeds and others and self.calls_since_probe == 0:
             won = seconds < min(others)
             self.probe_interval = 4 if won else min(2 * self.probe_interval,
                                                     _MAX_PROBE_INTERVAL)
-        recent = self._recent.setdefault(size, collections.deque(maxlen=_RECENT_CALLS))
-        recent.append(seconds)
-        self.seconds_per_batch[size] = statistics.median(recent)
+        self._recent.setdefault(size, collections.deque(maxlen=_RECENT_CALLS)).append(seconds)
