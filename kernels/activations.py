@@ -5,7 +5,7 @@ derivatives use the saved activation output ``a`` (never the pre-activation).
 """
 import math
 
-from ._jit import kernel
+from ._jit import kernel, python_entry
 
 from .codes import LEAKY_RELU, LEAKY_RELU_SLOPE, LINEAR, RELU, SIGMOID, SOFTMAX, TANH
 
@@ -20,8 +20,8 @@ def _sigmoid(z, one):
     return e / (one + e)
 
 
-@kernel
-def bias_activation(z, b, code):
+@kernel(internal=True)
+def _bias_activation(z, b, code):
     """a = f(z + b), in place. z: (n, units); b: (units,) or empty (no bias).
 
     Softmax is max-shifted per row; sigmoid is overflow-free.
@@ -64,8 +64,8 @@ def bias_activation(z, b, code):
                 row[j] *= inverse
 
 
-@kernel
-def activation_backward(d, a, code):
+@kernel(internal=True)
+def _activation_backward(d, a, code):
     """d = d * f'(z), in place, from the saved output a = f(z). d, a: (n, units).
 
     Softmax applies its Jacobian-vector product: d_j = a_j (d_j - sum_k d_k a_k).
@@ -99,3 +99,8 @@ def activation_backward(d, a, code):
                 dot += di[j] * ai[j]
             for j in range(units):
                 di[j] = ai[j] * (di[j] - dot)
+
+
+# Python entry points of the kernels above (see ``_jit.python_entry``).
+bias_activation = python_entry(_bias_activation)
+activation_backward = python_entry(_activation_backward)

@@ -201,8 +201,8 @@ def _leading_dimension(x):
     return np.int32(max(x.strides[0] // x.itemsize, x.shape[1], 1))
 
 
-@kernel
-def gemm(c, a, b, trans_a, trans_b, alpha, beta):
+@kernel(internal=True)
+def _gemm(c, a, b, trans_a, trans_b, alpha, beta):
     """C = alpha * op(A) @ op(B) + beta * C for 2-D arrays with contiguous rows.
 
     op(X) is X, or X.T when ``trans_x`` is True. ``c`` has shape (m, n) and is
@@ -236,7 +236,7 @@ def gemm(c, a, b, trans_a, trans_b, alpha, beta):
 
 
 if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT CI run
-    def gemm(c, a, b, trans_a, trans_b, alpha, beta):  # noqa: F811
+    def _gemm(c, a, b, trans_a, trans_b, alpha, beta):  # noqa: F811
         """NumPy stand-in with the same contract as the compiled ``gemm``."""
         product = (a.T if trans_a else a) @ (b.T if trans_b else b)
         c[...] = alpha * product + (beta * c if beta else 0)

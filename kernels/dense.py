@@ -2,8 +2,8 @@
 import numpy as np
 
 from ._jit import kernel
-from .activations import activation_backward, bias_activation
-from .blas import gemm
+from .activations import _activation_backward, _bias_activation
+from .blas import _gemm
 
 # Transpose flags as NumPy bools: Numba compiles a separate copy of a kernel for each
 # distinct Python literal (True, 0, ...) it is called with, ~0.2 s of cold start each,
@@ -16,8 +16,8 @@ def dense_forward(out, x, w, b, activation):
     """out = f(x @ W.T + b). out: (n, units) overwritten; x: (n, inputs);
     w: (units, inputs); b: (units,) or empty. Bias and activation run as one
     epilogue pass over ``out`` while it is still in cache."""
-    gemm(out, x, w, NO, YES, 1.0, 0.0)
-    bias_activation(out, b, activation)
+    _gemm(out, x, w, NO, YES, 1.0, 0.0)
+    _bias_activation(out, b, activation)
 
 
 @kernel(inline="always")
@@ -39,8 +39,8 @@ def dense_backward(dx, dw, db, dout, x, w, x_activation):
     (the first layer needs no input delta). ``x_activation`` is the code of the
     activation that produced x.
     """
-    gemm(dw, dout, x, YES, NO, 1.0, 0.0)
+    _gemm(dw, dout, x, YES, NO, 1.0, 0.0)
     bias_gradient(db, dout)
     if dx.shape[0] > 0:
-        gemm(dx, dout, w, NO, NO, 1.0, 0.0)
-        activation_backward(dx, x, x_activation)
+        _gemm(dx, dout, w, NO, NO, 1.0, 0.0)
+        _activation_backward(dx, x, x_activation)

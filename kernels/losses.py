@@ -8,9 +8,9 @@ output activation's derivative (the softmax Jacobian-vector product included).
 """
 import math
 
-from ._jit import kernel
+from ._jit import kernel, python_entry
 
-from .activations import activation_backward
+from .activations import _activation_backward
 from .prefetch import prefetch_row
 from .codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
                     CATEGORICAL_CROSSENTROPY, MSE, PROB_EPSILON, SIGMOID, SOFTMAX,
@@ -71,8 +71,8 @@ def _sample_loss(p, y, labels, sample, loss):
     return total
 
 
-@kernel
-def output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows):
+@kernel(internal=True)
+def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows):
     """Loss of (part of) a mini-batch and its delta at the output pre-activation.
 
     d, out: (n, units), out = y_hat; row i is sample ``order[i]`` of
@@ -114,12 +114,12 @@ def output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows
                 grad = -t / min(max(p, eps), one - eps)
             d[i, j] = row_scale * grad
     if not collapses:
-        activation_backward(d, out, activation)
+        _activation_backward(d, out, activation)
     return total
 
 
-@kernel
-def accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors):
+@kernel(internal=True)
+def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors):
     """Add a mini-batch's sample weights, accuracy and (if ``errors``) mse/mae sums.
 
     totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT, ...).
@@ -162,3 +162,8 @@ def batch_loss(out, y, labels, weights, order, loss):
         sample = order[i]
         total += weights[sample] * _sample_loss(out[i], y, labels, sample, loss)
     return total
+
+
+# Python entry points of the kernels above (see ``_jit.python_entry``).
+output_delta = python_entry(_output_delta)
+accumulate_metrics = python_entry(_accumulate_metrics)

@@ -39,15 +39,15 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, python_entry
 from .codes import SGD, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
-from .blas import gemm
+from .blas import _gemm
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
-from .losses import accumulate_metrics, batch_loss, output_delta
-from .optimizers import H_MOMENTUM, H_WEIGHT_DECAY, add_velocity, apply_update
+from .losses import _accumulate_metrics, _output_delta, batch_loss
+from .optimizers import H_MOMENTUM, H_WEIGHT_DECAY, _add_velocity, _apply_update
 from .prefetch import prefetch_row_head
-from .sync import barrier
+from .sync import _barrier
 
 N_PARTS = 2
 _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
@@ -56,8 +56,8 @@ _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 ZERO, ONE = np.int64(0), np.int64(1)
 
 
-@kernel
-def layer_params(params, sizes, has_bias, layer):
+@kernel(internal=True)
+def _layer_params(params, sizes, has_bias, layer):
     """Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
     offset = 0
     for l in range(layer):
@@ -69,8 +69,8 @@ def layer_params(params, sizes, has_bias, layer):
     return w, b
 
 
-@kernel
-def layer_rows(buffer, sizes, layer, first, last, capacity):
+@kernel(internal=True)
+def _layer_rows(buffer, sizes, layer, first, last, capacity):
     """View (last - first, sizes[layer]) of rows first..last of layer ``layer``'s block
     in a workspace buffer of ``capacity`` rows per layer."""
     offset = capacity * _units_before(sizes, layer) + first * sizes[layer]
@@ -113,8 +113,8 @@ def forward(acts, params, net, x, first, last, capacity, first_layer):
     sizes, activations, has_bias, _ = net
     a = x
     for layer in range(first_layer, activations.shape[0]):
-        w, b = layer_params(params, sizes, has_bias, layer)
-        out = layer_rows(acts, sizes, layer + 1, first, last, capacity)
+        w, b = _layer_params(params, sizes, has_bias, layer)
+        out = _layer_rows(acts, sizes, layer + 1, first, last, capacity)
         dense_forward(out, a, w, b, activations[layer])
         a = out
     return a
@@ -133,12 +133,12 @@ def backward(grads, deltas, params, acts, net, first, last, capacity, last_layer
     sizes, activations, has_bias, l2 = net
     penalty = 0.0
     for layer in range(activations.shape[0] - 1, last_layer - 1, -1):
-        w, _ = layer_params(params, sizes, has_bias, layer)
-        dw, db = layer_params(grads, sizes, has_bias, layer)
-        dout = layer_rows(deltas, sizes, layer + 1, first, last, capacity)
-        x = layer_rows(acts, sizes, layer, first, last, capacity)
+        w, _ = _layer_params(params, sizes, has_bias, layer)
+        dw, db = _layer_params(grads, sizes, has_bias, layer)
+        dout = _layer_rows(deltas, sizes, layer + 1, first, last, capacity)
+        x = _layer_rows(acts, sizes, layer, first, last, capacity)
         # Layer 0 has no input delta: its dx is empty (and its activation unused).
-        dx = layer_rows(deltas, sizes, layer, first, last if layer > 0 else first, capacity)
+        dx = _layer_rows(deltas, sizes, layer, first, last if layer > 0 else first, capacity)
         dense_backward(dx, dw, db, dout, x, w, activations[max(layer - 1, 0)])
         if with_penalty and l2[layer] != 0:
             penalty += _l2_penalty(w, l2[layer])
@@ -169,8 +169,8 @@ _GATHER_AHEAD = 2  # rows between the prefetch of a row's head and its copy
 _GATHER_LINES = 4  # cache lines prefetched at the head of each row
 
 
-@kernel
-def gather_rows(out, x, order):
+@kernel(internal=True)
+def _gather_rows(out, x, order):
     """out[i] = x[order[i]]: the mini-batch in sample order. out: (n, features)."""
     n = out.shape[0]
     for i in range(min(n, _GATHER_AHEAD)):
@@ -200,13 +200,13 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     sizes, activations, _, _ = net
     n_layers = activations.shape[0]
     capacity = _capacity(acts, sizes)
-    a = layer_rows(acts, sizes, first_layer, first, last, capacity)
+    a = _layer_rows(acts, sizes, first_layer, first, last, capacity)
     if first_layer == 0:
-        gather_rows(a, x, order[first:last])
+        _gather_rows(a, x, order[first:last])
     out = forward(acts, params, net, a, first, last, capacity, first_layer)
-    d_out = layer_rows(deltas, sizes, n_layers, first, last, capacity)
-    total = output_delta(d_out, out, y, labels, weights, order[first:last], loss,
-                         activations[n_layers - 1], batch_rows)
+    d_out = _layer_rows(deltas, sizes, n_layers, first, last, capacity)
+    total = _output_delta(d_out, out, y, labels, weights, order[first:last], loss,
+                          activations[n_layers - 1], batch_rows)
     penalty = backward(grads, deltas, params, acts, net, first, last, capacity, first_layer,
                        with_penalty)
     return total + penalty * batch_rows, out
@@ -220,14 +220,14 @@ def first_layer_forward(acts, deltas, params, net, rows, part, unit_rows):
     sizes, activations, has_bias, l2 = net
     capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part)
-    w, b = layer_params(params, sizes, has_bias, ZERO)
+    w, b = _layer_params(params, sizes, has_bias, ZERO)
     block = _unit_block(deltas, rows, first, last)
-    x = layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
+    x = _layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
     for start in range(0, rows, unit_rows):
         stop = min(start + unit_rows, rows)
         dense_forward(block[start:stop], x[start:stop], w[first:last], b[first:last],
                       activations[0])
-    _copy(layer_rows(acts, sizes, ONE, ZERO, rows, capacity)[:, first:last], block)
+    _copy(_layer_rows(acts, sizes, ONE, ZERO, rows, capacity)[:, first:last], block)
     return _l2_penalty(w[first:last], l2[0]) if l2[0] != 0 else 0.0
 
 
@@ -241,11 +241,11 @@ def first_layer_gradient(dw, db, deltas, acts, net, rows, part, unit_rows, alpha
     capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part)
     block = _unit_block(deltas, rows, first, last)
-    _copy(block, layer_rows(deltas, sizes, ONE, ZERO, rows, capacity)[:, first:last])
-    x = layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
+    _copy(block, _layer_rows(deltas, sizes, ONE, ZERO, rows, capacity)[:, first:last])
+    x = _layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
     for start in range(0, rows, unit_rows):
         stop = min(start + unit_rows, rows)
-        gemm(dw, block[start:stop], x[start:stop], YES, NO, alpha, beta if start == 0 else 1.0)
+        _gemm(dw, block[start:stop], x[start:stop], YES, NO, alpha, beta if start == 0 else 1.0)
     bias_gradient(db, block)
 
 
@@ -274,8 +274,8 @@ def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_s
     g = grads[0, first:last]
     for other in range(1, N_PARTS):
         _add_into(g, grads[other, first:last])
-    apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
-                 optimizer_code, hyper, lr, step_size)
+    _apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
+                  optimizer_code, hyper, lr, step_size)
 
 
 @kernel(inline="always")
@@ -296,9 +296,9 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_
     inputs, units = sizes[0], sizes[1]
     first, last = _block(units, part)
     w_first, w_last = first * inputs, last * inputs
-    w, _ = layer_params(params, sizes, has_bias, ZERO)
-    dw, db = layer_params(grads, sizes, has_bias, ZERO)
-    velocity, _ = layer_params(state[0], sizes, has_bias, ZERO)
+    w, _ = _layer_params(params, sizes, has_bias, ZERO)
+    dw, db = _layer_params(grads, sizes, has_bias, ZERO)
+    velocity, _ = _layer_params(state[0], sizes, has_bias, ZERO)
     momentum = hyper[H_MOMENTUM]
     shrink = params.dtype.type(1) - lr * hyper[H_WEIGHT_DECAY]
     # One product either way: out = beta * out + alpha * dJ/dW.
@@ -314,14 +314,14 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_
     if not into_velocity:
         if l2[0] != 0:
             _add_l2_gradient(dw[first:last], w[first:last], l2[0])
-        apply_update(params[w_first:w_last], grads[w_first:w_last], state[0, w_first:w_last],
-                     state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
+        _apply_update(params[w_first:w_last], grads[w_first:w_last], state[0, w_first:w_last],
+                      state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
     elif momentum != 0:
-        add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
+        _add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
     if has_bias[0]:
         b_first, b_last = units * inputs + first, units * inputs + last
-        apply_update(params[b_first:b_last], grads[b_first:b_last], state[0, b_first:b_last],
-                     state[1, b_first:b_last], optimizer_code, hyper, lr, step_size)
+        _apply_update(params[b_first:b_last], grads[b_first:b_last], state[0, b_first:b_last],
+                      state[1, b_first:b_last], optimizer_code, hyper, lr, step_size)
 
 
 @kernel
@@ -374,13 +374,13 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
             for part in range(worker, N_PARTS, workers):
                 first = min(part * part_rows, rows)
                 last = min(first + part_rows, rows)
-                gather_rows(layer_rows(acts, sizes, ZERO, first, last, capacity), x,
-                            batch_order[first:last])
-            barrier(sync, workers)
+                _gather_rows(_layer_rows(acts, sizes, ZERO, first, last, capacity), x,
+                             batch_order[first:last])
+            _barrier(sync, workers)
             for part in range(worker, N_PARTS, workers):
                 penalty = first_layer_forward(acts, deltas, params, net, rows, part, unit_rows)
                 totals[part, T_LOSS] += penalty * rows
-            barrier(sync, workers)
+            _barrier(sync, workers)
         for part in range(worker, N_PARTS, workers):
             first = min(part * part_rows, rows)
             last = min(first + part_rows, rows)
@@ -388,12 +388,12 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
                 total, out = loss_and_gradients(grads[part], net, params, acts, deltas, data,
                                                 batch_order, first, last, loss, rows,
                                                 first_layer, part == 0)
-                accumulate_metrics(totals[part], out, y, labels, weights,
-                                   batch_order[first:last], accuracy, errors)
+                _accumulate_metrics(totals[part], out, y, labels, weights,
+                                    batch_order[first:last], accuracy, errors)
                 totals[part, T_LOSS] += total
             else:
                 grads[part, shared:] = 0
-        barrier(sync, workers)
+        _barrier(sync, workers)
         # Losses are >= 0, so the running sums turn non-finite exactly when a batch does;
         # every worker reads the same sums here and leaves together.
         running_loss = 0.0
@@ -412,7 +412,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
             first = min(shared + part * chunk, n_params)
             _update(params, grads, state, first, min(first + chunk, n_params), optimizer_code,
                     hyper, lr, step_size)
-        barrier(sync, workers)
+        _barrier(sync, workers)
         if worker == 0:
             totals[0, T_BATCHES] += 1
     restore_mode(mode)
@@ -439,7 +439,8 @@ def predict(out, net, params, acts, x, capacity):
     mode = flush_denormals()
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
-        result = forward(acts, params, net, x[start:stop], 0, stop - start, capacity, 0)
+        result = forward(acts, params, net, x[start:stop], ZERO, stop - start, capacity,
+                         ZERO)
         for i in range(stop - start):
             for j in range(result.shape[1]):
                 out[start + i, j] = result[i, j]
@@ -455,7 +456,12 @@ def evaluate(totals, net, params, acts, data, codes, capacity):
     order = np.arange(n)
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
-        out = forward(acts, params, net, x[start:stop], 0, stop - start, capacity, 0)
+        out = forward(acts, params, net, x[start:stop], ZERO, stop - start, capacity, ZERO)
         totals[T_LOSS] += batch_loss(out, y, labels, weights, order[start:stop], loss)
-        accumulate_metrics(totals, out, y, labels, weights, order[start:stop], accuracy,
-                           errors)
+        _accumulate_metrics(totals, out, y, labels, weights, order[start:stop], accuracy,
+                            errors)
+
+
+# Python entry points of the kernels above (see ``_jit.python_entry``).
+layer_rows = python_entry(_layer_rows)
+gather_rows = python_entry(_gather_rows)

@@ -13,7 +13,7 @@ the explicit flush keeps other platforms' slots out of the denormal range too.
 import math
 
 import numpy as np
-from ._jit import FASTMATH, kernel
+from ._jit import FASTMATH, kernel, python_entry
 
 from .codes import ADAM, RMSPROP, SGD, SGD_NESTEROV
 
@@ -34,8 +34,8 @@ def _decay(w, factor):
         w[i] *= factor
 
 
-@kernel(fastmath=FASTMATH)
-def sgd_update(w, g, velocity, lr, momentum, weight_decay, nesterov):
+@kernel(internal=True, fastmath=FASTMATH)
+def _sgd_update(w, g, velocity, lr, momentum, weight_decay, nesterov):
     """Keras 3 SGD: v = mu*v - lr*g; w += v (or w += mu*v - lr*g with Nesterov).
 
     Weight decay is decoupled, as Keras 3: w -= lr * weight_decay * w first.
@@ -58,8 +58,8 @@ def sgd_update(w, g, velocity, lr, momentum, weight_decay, nesterov):
             w[i] += v
 
 
-@kernel(fastmath=FASTMATH)
-def add_velocity(w, velocity, shrink):
+@kernel(internal=True, fastmath=FASTMATH)
+def _add_velocity(w, velocity, shrink):
     """w = shrink * w + velocity: SGD's step once the velocity holds momentum * v -
     lr * g (shrink = 1 - lr * weight_decay, the decoupled decay; 1 without).
 
@@ -70,8 +70,8 @@ def add_velocity(w, velocity, shrink):
         w[i] = shrink * w[i] + velocity[i]
 
 
-@kernel(fastmath=FASTMATH)
-def adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
+@kernel(internal=True, fastmath=FASTMATH)
+def _adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
     """Keras 3 Adam (epsilon outside the root, bias correction folded into the step):
 
     m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= step_size * m / (sqrt(v) + eps)
@@ -90,8 +90,8 @@ def adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay
         w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
 
 
-@kernel(fastmath=FASTMATH)
-def rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay):
+@kernel(internal=True, fastmath=FASTMATH)
+def _rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay):
     """Keras 3 RMSprop (uncentered): ms = rho*ms + (1-rho)*g^2;
     step = lr * g / sqrt(ms + eps); with momentum: v = mu*v + step, w -= v;
     else w -= step. Decoupled weight decay first."""
@@ -120,8 +120,8 @@ H_MOMENTUM, H_BETA_1, H_BETA_2, H_EPSILON, H_RHO, H_WEIGHT_DECAY = range(6)
 N_HYPER = 6
 
 
-@kernel
-def apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
+@kernel(internal=True)
+def _apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
     """Dispatch one update of (a block of) the flat buffers on the optimizer code.
 
     w, g, slot_0, slot_1: (P,); hyper: (N_HYPER,) model dtype; lr, step_size:
@@ -129,10 +129,17 @@ def apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
     """
     decay = hyper[H_WEIGHT_DECAY]
     if optimizer == SGD or optimizer == SGD_NESTEROV:
-        sgd_update(w, g, slot_0, lr, hyper[H_MOMENTUM], decay, optimizer == SGD_NESTEROV)
+        _sgd_update(w, g, slot_0, lr, hyper[H_MOMENTUM], decay, optimizer == SGD_NESTEROV)
     elif optimizer == ADAM:
-        adam_update(w, g, slot_0, slot_1, step_size, hyper[H_BETA_1], hyper[H_BETA_2],
-                    hyper[H_EPSILON], lr, decay)
+        _adam_update(w, g, slot_0, slot_1, step_size, hyper[H_BETA_1], hyper[H_BETA_2],
+                     hyper[H_EPSILON], lr, decay)
     elif optimizer == RMSPROP:
-        rmsprop_update(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_MOMENTUM],
-                       hyper[H_EPSILON], decay)
+        _rmsprop_update(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_MOMENTUM],
+                        hyper[H_EPSILON], decay)
+
+
+# Python entry points of the kernels above (see ``_jit.python_entry``).
+sgd_update = python_entry(_sgd_update)
+adam_update = python_entry(_adam_update)
+rmsprop_update = python_entry(_rmsprop_update)
+apply_update = python_entry(_apply_update)

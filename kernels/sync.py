@@ -58,8 +58,8 @@ def _yield_core(typingctx):
     return types.none(), codegen
 
 
-@kernel
-def barrier(sync, workers):
+@kernel(internal=True)
+def _barrier(sync, workers):
     """Wait until all ``workers`` threads have called barrier on ``sync``.
 
     sync: int64 (2,) zeros, shared: [threads arrived, generation]. Writes made before

@@ -221,7 +221,7 @@ model = Sequential([Dense(3, activation="relu", input_dim=4), Dense(2, activatio
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 model.fit(np.ones((8, 4)), np.zeros(8), batch_size=4, epochs=1, verbose=0)
 model.predict(np.ones((3, 4)))
-for function in (kn.train_batches, kn.predict, ko.apply_update):
+for function in (kn.train_batches, kn.predict, ko._apply_update):
     for signature in function.signatures:
         if "NRT_MemInfo_alloc" in function.inspect_llvm(signature):
             print("ALLOCATES", function.__name__)
@@ -237,6 +237,37 @@ def test_kernels_do_not_allocate_in_the_epoch_loop(tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stderr
     assert "checked" in result.stdout and "ALLOCATES" not in result.stdout, result.stdout
+
+
+ENTRY_POINT_SCRIPT = """
+import numpy as np
+from fastnn import Dense, Sequential
+from fastnn.kernels import optimizers as ko
+if {fit}:
+    model = Sequential([Dense(3, activation="relu", input_dim=4), Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(np.ones((8, 4)), np.zeros(8), batch_size=4, epochs=1, verbose=0)
+    print("fit compiled", len(ko._apply_update.signatures), len(ko.apply_update.signatures))
+w, v = np.array([1.0]), np.array([0.1])
+ko.sgd_update(w, np.array([0.5]), v, 0.1, 0.9, 0.0, False)
+print("step", round(w[0], 12), round(v[0], 12))
+"""
+
+
+def test_fit_compiles_no_python_entry_point_and_the_twins_cache_apart(tmp_path):
+    """fit compiles the kernels it calls without their Python entry points; each public
+    twin (``_jit.python_entry``) compiles on its first Python call, and in a new process
+    does not load its internal kernel's cached code (Numba's cache key ignores jit
+    options: calling that from Python would crash the interpreter)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    outputs = []
+    for fit in (True, False):
+        result = subprocess.run([sys.executable, "-c", ENTRY_POINT_SCRIPT.format(fit=fit)],
+                                capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert "fit compiled 1 0" in outputs[0]  # the internal kernel only
+    assert all("step 1.04 0.04" in out for out in outputs), outputs
 
 
 def test_one_compilation_per_dtype_serves_every_architecture():
