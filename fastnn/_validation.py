@@ -116,7 +116,10 @@ def numeric_array(where, argument, value, dtype):
                          "expected at least one sample.")
     with np.errstate(over="ignore"):  # reported below, by name
         converted = np.ascontiguousarray(array, dtype=dtype)
-    if not _all_finite(converted.reshape(-1)):
+    # Integers and booleans stay finite in any float dtype (int64's range lies far
+    # inside float32's), so only floating input is scanned: integer labels then cost
+    # no float64 compilation of the check.
+    if np.issubdtype(array.dtype, np.floating) and not _all_finite(converted.reshape(-1)):
         bad = int(np.size(converted) - np.isfinite(converted).sum())
         if np.issubdtype(array.dtype, np.floating) and np.isfinite(array).all():
             raise ValueError(f"{where}: {argument} has {bad} value(s) too large for "

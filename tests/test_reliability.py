@@ -102,6 +102,16 @@ def put(array, index, value, dtype=np.float64):
     return array
 
 
+def test_integer_and_boolean_input_is_finite_unscanned():
+    """numeric_array scans only floating input: integers and booleans are finite in any
+    float dtype, int64's and uint64's extremes included."""
+    from fastnn._validation import numeric_array
+    for extremes in (np.iinfo(np.int64).min, np.iinfo(np.int64).max), (0, np.iinfo(np.uint64).max):
+        out = numeric_array("fit", "y", np.array(extremes), np.float32)
+        assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert numeric_array("fit", "y", np.array([True, False]), np.float64).tolist() == [1.0, 0.0]
+
+
 # ------------------------------------------------------------------------ fit
 # (id, loss, overrides(x, y) -> fit kwargs, exception, message pattern, flavors or None=all)
 FIT_CASES = [
