@@ -121,7 +121,7 @@ def numeric_array(where, argument, value, dtype):
     # no float64 compilation of the check.
     if np.issubdtype(array.dtype, np.floating) and not _all_finite(converted.reshape(-1)):
         bad = int(np.size(converted) - np.isfinite(converted).sum())
-        if np.issubdtype(array.dtype, np.floating) and np.isfinite(array).all():
+        if np.isfinite(array).all():  # finite before the conversion: it overflowed
             raise ValueError(f"{where}: {argument} has {bad} value(s) too large for "
                              f"{np.dtype(dtype).name} (they overflow to inf); scale it first.")
         raise ValueError(f"{where}: {argument} contains {bad} NaN or infinite value(s); "
