@@ -9,11 +9,15 @@ attributes can be changed (or monkeypatched in tests) after import.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import logging
 import os
+import socket
 import tempfile
+import threading
+import time
 import urllib.request
 import warnings
 from collections.abc import Mapping, Sequence
@@ -87,7 +91,11 @@ class DatasetSpec:
     debian_package : str or None
         Debian package that installs the files into ``system_dirs``.
     timeout : float
-        Socket timeout in seconds for each download.
+        Socket timeout in seconds for each read of a download.
+    deadline : float or None
+        Seconds one file's download may take in all (connecting, headers
+        and body); None for no limit.  The per-read ``timeout`` alone lets
+        a server that trickles a byte at a time hold a download forever.
     """
 
     name: str
@@ -98,6 +106,7 @@ class DatasetSpec:
     system_dirs: Sequence[str]
     debian_package: str | None
     timeout: float
+    deadline: float | None = None
 
 
 def cache_dir(name: str) -> Path:
@@ -169,16 +178,127 @@ def _either(gz_name: str) -> str:
     return f"{gz_name.removesuffix('.gz')}[.gz]"
 
 
-def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
+class _Deadline:
+    """Shuts a download's sockets down once its time is up.
+
+    A timer thread does it, so a read blocked anywhere (TLS handshake,
+    headers, body) returns at once, whatever the per-read timeout.
+    """
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = None
+        if seconds is not None:
+            self._timer = threading.Timer(seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket.shutdown, not SSLSocket.shutdown: the OS-level shutdown wakes
+    # the blocked reader without touching TLS state another thread is using.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedConnection:
+    """Mixin for http.client connections: every socket opened joins a deadline."""
+
+    def __init__(self, *args, deadline: _Deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+        self._create_connection = self._create_watched_connection
+
+    def _create_watched_connection(self, *args, **kwargs):
+        sock = socket.create_connection(*args, **kwargs)
+        self._deadline.watch(sock)
+        return sock
+
+
+class _WatchedHTTPConnection(_WatchedConnection, http.client.HTTPConnection):
+    pass
+
+
+_WATCHED = {http.client.HTTPConnection: _WatchedHTTPConnection}
+if hasattr(http.client, "HTTPSConnection"):  # Python built without ssl has none
+
+    class _WatchedHTTPSConnection(_WatchedConnection, http.client.HTTPSConnection):
+        pass
+
+    _WATCHED[http.client.HTTPSConnection] = _WatchedHTTPSConnection
+
+
+class _WatchedHandler:
+    """Mixin for urllib's HTTP(S) handlers: connections come from ``_WATCHED``."""
+
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def do_open(self, http_class, req, **kwargs):
+        if http_class in _WATCHED:
+            http_class = functools.partial(_WATCHED[http_class], deadline=self._deadline)
+        return super().do_open(http_class, req, **kwargs)
+
+
+class _WatchedHTTPHandler(_WatchedHandler, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPSHandler(_WatchedHandler, urllib.request.HTTPSHandler):
+    pass
+
+
+def _progress_bar(total: int | None, name: str):
+    """A tqdm bar over bytes; shown only on a terminal (``disable=None``)."""
+    from tqdm.auto import tqdm  # imported on first download, not with fastnn
+
+    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None, leave=True, dynamic_ncols=True)
+
+
+def _content_length(response) -> int | None:
+    value = response.headers.get("Content-Length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _download(
+    url: str, dest: Path, sha256: str, timeout: float, deadline: float | None = None
+) -> None:
     """Download ``url`` to ``dest`` atomically, checking its SHA-256 digest.
 
     The data goes to a temporary file next to ``dest`` that replaces
     ``dest`` only once the digest matches; on any failure it is removed.
+    ``timeout`` bounds each socket read, ``deadline`` (seconds, or None)
+    the whole download.  A progress bar shows on a terminal.
 
     Raises
     ------
     ChecksumError
         If the digest of the downloaded bytes is not ``sha256``.
+    TimeoutError
+        If the download took longer than ``deadline`` seconds.
     OSError, http.client.HTTPException, ValueError
         If the download itself fails (``urllib.error.URLError`` and socket
         timeouts are ``OSError``).
@@ -188,13 +308,34 @@ def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
         prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
     )
     tmp = Path(tmp_name)
+    watchdog = _Deadline(deadline)
+    opener = urllib.request.build_opener(
+        _WatchedHTTPHandler(watchdog), _WatchedHTTPSHandler(watchdog)
+    )
+    received = 0
+    started = time.monotonic()
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                while chunk := response.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+            with opener.open(url, timeout=timeout) as response:
+                total = _content_length(response)
+                with _progress_bar(total, dest.name) as bar:
+                    # read1: one socket read per call, so the loop sees the deadline
+                    # between trickled bytes instead of waiting for a whole chunk.
+                    while chunk := response.read1(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+                        if watchdog.expired:
+                            break
+            if watchdog.expired and (total is None or received < total):
+                raise TimeoutError("deadline")  # reworded below
+            if total is not None and received < total:
+                # Without this a connection cut short would pass as a digest mismatch.
+                raise ConnectionError(
+                    f"the connection closed after {received} of {total} bytes"
+                )
             out.flush()
             os.fsync(out.fileno())
         actual = digest.hexdigest()
@@ -204,7 +345,18 @@ def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
                 f"got {actual}; the file was discarded"
             )
         os.replace(tmp, dest)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if not watchdog.expired or isinstance(exc, ChecksumError):
+            raise
+        # The shut socket surfaces as whatever the blocked read made of it
+        # (an empty read, a reset, an SSL error): say what really happened.
+        raise TimeoutError(
+            f"download deadline of {deadline:g} s exceeded after "
+            f"{time.monotonic() - started:.1f} s ({received} bytes received); "
+            "raise the dataset module's DOWNLOAD_DEADLINE for a slow connection"
+        ) from None
     finally:
+        watchdog.cancel()
         tmp.unlink(missing_ok=True)
 
 
@@ -271,7 +423,10 @@ def _fetch_one(
         url = f"{base.rstrip('/')}/{gz_name}"
         logger.info("Downloading %s to %s", url, directory)
         try:
-            _download(url, directory / gz_name, spec.sha256[gz_name], spec.timeout)
+            _download(
+                url, directory / gz_name, spec.sha256[gz_name], spec.timeout,
+                spec.deadline,
+            )
         except ChecksumError as exc:
             mismatches.append(exc)
             attempts.append(str(exc))

@@ -33,6 +33,7 @@ from . import _loader
 __all__ = [
     "CLASS_NAMES",
     "DEBIAN_PACKAGE",
+    "DOWNLOAD_DEADLINE",
     "DOWNLOAD_TIMEOUT",
     "FILES",
     "MIRRORS",
@@ -128,6 +129,10 @@ DEBIAN_PACKAGE: str | None = "dataset-fashion-mnist"
 #: Socket timeout, in seconds, for each download request.
 DOWNLOAD_TIMEOUT: float = 60.0
 
+#: Seconds each file's whole download may take (None: no limit).  The
+#: per-read timeout above cannot stop a server that trickles bytes; this can.
+DOWNLOAD_DEADLINE: float | None = 900.0
+
 
 def _spec() -> _loader.DatasetSpec:
     return _loader.DatasetSpec(
@@ -139,6 +144,7 @@ def _spec() -> _loader.DatasetSpec:
         system_dirs=tuple(SYSTEM_DIRS),
         debian_package=DEBIAN_PACKAGE,
         timeout=DOWNLOAD_TIMEOUT,
+        deadline=DOWNLOAD_DEADLINE,
     )
 
 

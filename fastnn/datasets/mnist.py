@@ -18,6 +18,7 @@ from . import _loader
 
 __all__ = [
     "DEBIAN_PACKAGE",
+    "DOWNLOAD_DEADLINE",
     "DOWNLOAD_TIMEOUT",
     "FILES",
     "MIRRORS",
@@ -88,6 +89,10 @@ DEBIAN_PACKAGE: str | None = None
 #: Socket timeout, in seconds, for each download request.
 DOWNLOAD_TIMEOUT: float = 60.0
 
+#: Seconds each file's whole download may take (None: no limit).  The
+#: per-read timeout above cannot stop a server that trickles bytes; this can.
+DOWNLOAD_DEADLINE: float | None = 900.0
+
 
 def _spec() -> _loader.DatasetSpec:
     return _loader.DatasetSpec(
@@ -99,6 +104,7 @@ def _spec() -> _loader.DatasetSpec:
         system_dirs=tuple(SYSTEM_DIRS),
         debian_package=DEBIAN_PACKAGE,
         timeout=DOWNLOAD_TIMEOUT,
+        deadline=DOWNLOAD_DEADLINE,
     )
 
 
