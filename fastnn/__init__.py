@@ -5,10 +5,11 @@ mini-batches and epochs; a thin Keras-shaped API wraps them.
 """
 from . import callbacks, datasets, initializers, optimizers, regularizers, schedules
 from .layers import Dense
+from .many import cross_validation_weights, fit_many
 from .model import Sequential
 from .saving import load_model
 from .seeding import set_random_seed
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Sequential", "load_model", "set_random_seed", "callbacks", "datasets",
+__all__ = ["Dense", "Sequential", "fit_many", "cross_validation_weights", "load_model", "set_random_seed", "callbacks", "datasets",
            "initializers", "optimizers", "regularizers", "schedules", "__version__"]

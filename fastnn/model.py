@@ -1,6 +1,9 @@
 """``Sequential``: the Keras-shaped model that lays a network out as flat arrays and
 drives the fused kernels through an engine (``fastnn.engines``): each epoch runs as
 up to 40 compiled calls over chunks of mini-batches, with Python only in between."""
+import contextlib
+import os
+import threading
 from functools import cache
 
 import numpy as np
@@ -359,6 +362,14 @@ class Sequential:
         if self.optimizer is None:
             raise NotCompiledError("fit: the model must be compiled before training; call "
                                    "model.compile(optimizer=..., loss=...) first.")
+        with training([self], where):
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                             validation_data, shuffle, class_weight, sample_weight,
+                             initial_epoch)
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+             validation_data, shuffle, class_weight, sample_weight, initial_epoch):
+        where = "fit"
         batch_size = positive_int(where, "batch_size", batch_size)
         epochs = positive_int(where, "epochs", epochs, allow_zero=True)
         initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
@@ -554,6 +565,39 @@ class Sequential:
         from .saving import restore_into
         restore_into(self, path)
         self._resume_epoch = self.epochs_completed
+
+
+_training = {"models": set(), "lock": threading.Lock()}
+
+
+@contextlib.contextmanager
+def training(models, where):
+    """Mark ``models`` as training for the duration; a RuntimeError if one already is
+    (a fit in another thread, or a fit started from one of its own callbacks): two
+    fits would write the same buffers."""
+    ids = [id(model) for model in models]
+    with _training["lock"]:
+        for i, key in enumerate(ids):
+            if key in _training["models"]:
+                name = "the model" if where == "fit" else f"models[{i}]"
+                raise RuntimeError(f"{where}: {name} is already training (in another thread, "
+                                   "or from one of its own callbacks); wait for that fit to "
+                                   "end.")
+        _training["models"].update(ids)
+    try:
+        yield
+    finally:
+        with _training["lock"]:
+            _training["models"].difference_update(ids)
+
+
+def _forget_training_after_fork():
+    """A forked child runs none of its parent's fits."""
+    _training["models"] = set()
+    _training["lock"] = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_training_after_fork)
 
 
 @cache

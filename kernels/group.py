@@ -1,0 +1,232 @@
+"""Many models of one architecture trained together: the model axis.
+
+K models that see the same mini-batches share one set of flat buffers laid out
+layer by layer, each layer's K blocks back to back:
+
+  params = for each layer l: W_l of models 0..K-1 (K * units_l, inputs_l), then
+           b_l of models 0..K-1 (K * units_l,) when the layer has a bias
+  grads, state[0], state[1] = the same layout
+
+So the first layer of any run of consecutive models is ONE contiguous
+(models * units, inputs) matrix: its forward product and its weight gradient over a
+shared batch are one wide product each, the inputs read once for all those models.
+The deeper layers are block-diagonal and run model by model, on column blocks of a
+wide workspace, so every layer's bias and activation still run as one pass over all
+the models' columns.
+
+``train_models`` trains one block of models (``first``..``last``) on its own thread:
+threads take disjoint blocks and never wait for each other, and a model's
+arithmetic does not depend on which block it is in, except for the wide product's
+rounding. Each model has its own optimizer code (SGD with or without Nesterov),
+hyperparameters, learning-rate schedule, L2 and sample weights; the per-element
+rules are ``optimizers._apply_update``'s, the same as one model's.
+
+Workspace of a thread for a block of M models and ``capacity`` rows (acts and
+deltas alike): block 0 holds the batch's inputs (capacity, inputs) (unused in
+deltas), block l >= 1 layer l - 1's output (capacity, M * units_l), model m's
+columns at m * units_l; ``workspace_size`` gives the length.
+"""
+import math
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import _bias_activation
+from .blas import _gemm
+from .codes import LINEAR, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
+from .dense import NO, YES, bias_gradient, dense_backward
+from .fpmode import flush_denormals, restore_mode
+from .losses import _accumulate_metrics, _output_delta
+from .network import ONE, ZERO, _add_l2_gradient, _gather_rows, _l2_penalty
+from .optimizers import _apply_update
+
+_LINEAR = np.int64(LINEAR)  # a NumPy scalar: a literal compiles its callee again
+
+
+@kernel(internal=True)
+def _layer_offset(sizes, has_bias, layer, models):
+    """Where layer ``layer``'s block starts in the group's flat buffers."""
+    offset = 0
+    for l in range(layer):
+        offset += models * (sizes[l + 1] * sizes[l] + (sizes[l + 1] if has_bias[l] else 0))
+    return offset
+
+
+@kernel(internal=True)
+def _group_layer(buffer, sizes, has_bias, layer, models):
+    """Views (W of all models (models * units, inputs), b of all models or empty)."""
+    offset = _layer_offset(sizes, has_bias, layer, models)
+    inputs, units = sizes[layer], sizes[layer + 1]
+    size = models * units * inputs
+    w = buffer[offset:offset + size].reshape((models * units, inputs))
+    b = buffer[offset + size:offset + size + (models * units if has_bias[layer] else 0)]
+    return w, b
+
+
+@kernel(internal=True)
+def _wide_rows(buffer, sizes, layer, rows, capacity, block_models):
+    """Rows 0..rows of workspace block ``layer`` for a block of ``block_models``:
+    (rows, inputs) for layer 0, else (rows, block_models * units_{layer})."""
+    offset = 0
+    for l in range(layer):
+        offset += capacity * (sizes[0] if l == 0 else block_models * sizes[l])
+    width = sizes[0] if layer == 0 else block_models * sizes[layer]
+    return buffer[offset:offset + rows * width].reshape((rows, width))
+
+
+@kernel(inline="always")
+def _wide_epilogue(z, b, activation, units):
+    """Bias and activation over a wide block (rows, models * units) at once; softmax
+    normalizes each model's units: row-major, the block is (rows * models, units)."""
+    if activation == SOFTMAX:
+        _bias_activation(z, b, _LINEAR)
+        _bias_activation(z.reshape((z.shape[0] * (z.shape[1] // units), units)), b[:0],
+                         activation)
+    else:
+        _bias_activation(z, b, activation)
+
+
+@kernel(inline="always")
+def _model_update(params, grads, state, sizes, has_bias, models, model, code, hyper, lr,
+                  step_size):
+    """Apply one model's step to every layer (its W and b blocks)."""
+    for layer in range(sizes.shape[0] - 1):
+        offset = _layer_offset(sizes, has_bias, layer, models)
+        units, inputs = sizes[layer + 1], sizes[layer]
+        first = offset + model * units * inputs
+        last = first + units * inputs
+        _apply_update(params[first:last], grads[first:last], state[0, first:last],
+                      state[1, first:last], code, hyper, lr, step_size)
+        if has_bias[layer]:
+            first = offset + models * units * inputs + model * units
+            last = first + units
+            _apply_update(params[first:last], grads[first:last], state[0, first:last],
+                          state[1, first:last], code, hyper, lr, step_size)
+
+
+@kernel
+def train_models(totals, net, buffers, data, order, batch_size, block, codes, optimizer):
+    """Train models ``first``..``last`` of a group on the samples ``order`` in
+    mini-batches of ``batch_size`` (the last may be partial).
+
+    totals (K, N_TOTALS) float64, accumulated per model (loss, metrics, batches);
+    net = (sizes (L+1,), activations (L,), has_bias (L,), l2 (K, L) float64);
+    buffers = (params (K*P,), grads (K*P,), state (2, K*P), acts (C,), deltas (C,)),
+    the workspaces this thread's own, C >= ``workspace_size(sizes, capacity, M)``
+    for capacity = min(batch_size, n) and M = last - first;
+    data = (x (N, inputs), y (N, units) or empty, labels (N,) or empty,
+    weights (K, N)); block = (first, last, active (K,) uint8): models whose flag is 0
+    are skipped; a model whose batch loss turns non-finite gets 0 there and
+    totals[model, T_DIVERGED] = 1, and is left as it was after its last good step;
+    codes = (loss, accuracy, errors);
+    optimizer = (codes (K,) int64, hyper (K, N_HYPER), rates (K, n_batches, 2)).
+    """
+    params, grads, state, acts, deltas = buffers
+    x, y, labels, weights = data
+    sizes, activations, has_bias, l2 = net
+    first, last, active = block
+    loss, accuracy, errors = codes
+    optimizer_codes, hyper, rates = optimizer
+    n_layers = activations.shape[0]
+    models = totals.shape[0]
+    block_models = last - first
+    n = order.shape[0]
+    capacity = min(batch_size, n)
+    mode = flush_denormals()
+    for batch, start in enumerate(range(0, n, batch_size)):
+        stop = min(start + batch_size, n)
+        rows = stop - start
+        batch_order = order[start:stop]
+        inputs = _wide_rows(acts, sizes, ZERO, rows, capacity, block_models)
+        _gather_rows(inputs, x, batch_order)
+        # Forward. Layer 0 of the whole block: one product over the block's rows of W0.
+        units = sizes[1]
+        w0, b0 = _group_layer(params, sizes, has_bias, ZERO, models)
+        b0_block = b0[first * units:last * units] if has_bias[0] else b0
+        a = _wide_rows(acts, sizes, ONE, rows, capacity, block_models)
+        _gemm(a, inputs, w0[first * units:last * units], NO, YES, 1.0, 0.0)
+        _wide_epilogue(a, b0_block, activations[0], units)
+        for layer in range(1, n_layers):
+            inputs_l, units = sizes[layer], sizes[layer + 1]
+            w, b = _group_layer(params, sizes, has_bias, layer, models)
+            out = _wide_rows(acts, sizes, layer + 1, rows, capacity, block_models)
+            for m in range(block_models):
+                if active[first + m]:
+                    k = first + m
+                    _gemm(out[:, m * units:(m + 1) * units], a[:, m * inputs_l:(m + 1) * inputs_l],
+                          w[k * units:(k + 1) * units], NO, YES, 1.0, 0.0)
+            b_block = b[first * units:last * units] if has_bias[layer] else b
+            _wide_epilogue(out, b_block, activations[layer], units)
+            a = out
+        # Output deltas and metrics, model by model, into the last workspace block.
+        units = sizes[n_layers]
+        d_out = _wide_rows(deltas, sizes, n_layers, rows, capacity, block_models)
+        for m in range(block_models):
+            k = first + m
+            if not active[k]:
+                d_out[:, m * units:(m + 1) * units] = 0
+                continue
+            out_m = a[:, m * units:(m + 1) * units]
+            total = _output_delta(d_out[:, m * units:(m + 1) * units], out_m, y, labels,
+                                  weights[k], batch_order, loss, activations[n_layers - 1],
+                                  rows)
+            _accumulate_metrics(totals[k], out_m, y, labels, weights[k], batch_order,
+                                accuracy, errors)
+            totals[k, T_LOSS] += total
+        # Backward through layers L-1 .. 1, model by model.
+        for layer in range(n_layers - 1, 0, -1):
+            inputs_l, units = sizes[layer], sizes[layer + 1]
+            w, _ = _group_layer(params, sizes, has_bias, layer, models)
+            dw, db = _group_layer(grads, sizes, has_bias, layer, models)
+            dout = _wide_rows(deltas, sizes, layer + 1, rows, capacity, block_models)
+            x_l = _wide_rows(acts, sizes, layer, rows, capacity, block_models)
+            dx = _wide_rows(deltas, sizes, layer, rows, capacity, block_models)
+            for m in range(block_models):
+                k = first + m
+                if not active[k]:
+                    dx[:, m * inputs_l:(m + 1) * inputs_l] = 0
+                    continue
+                dense_backward(dx[:, m * inputs_l:(m + 1) * inputs_l],
+                               dw[k * units:(k + 1) * units],
+                               db[k * units:(k + 1) * units] if has_bias[layer] else db,
+                               dout[:, m * units:(m + 1) * units],
+                               x_l[:, m * inputs_l:(m + 1) * inputs_l],
+                               w[k * units:(k + 1) * units], activations[layer - 1])
+        # Layer 0 of the whole block: one product for every model's weight gradient.
+        units = sizes[1]
+        dw0, db0 = _group_layer(grads, sizes, has_bias, ZERO, models)
+        d1 = _wide_rows(deltas, sizes, ONE, rows, capacity, block_models)
+        _gemm(dw0[first * units:last * units], d1, inputs, YES, NO, 1.0, 0.0)
+        if has_bias[0]:
+            bias_gradient(db0[first * units:last * units], d1)
+        # L2, divergence, and each model's step.
+        for m in range(block_models):
+            k = first + m
+            if not active[k]:
+                continue
+            penalty = 0.0
+            for layer in range(n_layers):
+                if l2[k, layer] != 0:
+                    units = sizes[layer + 1]
+                    w, _ = _group_layer(params, sizes, has_bias, layer, models)
+                    dw, _ = _group_layer(grads, sizes, has_bias, layer, models)
+                    penalty += _l2_penalty(w[k * units:(k + 1) * units], l2[k, layer])
+                    _add_l2_gradient(dw[k * units:(k + 1) * units],
+                                     w[k * units:(k + 1) * units], l2[k, layer])
+            totals[k, T_LOSS] += penalty * rows
+            # Losses are >= 0: the running sum turns non-finite exactly when a batch does.
+            if not math.isfinite(totals[k, T_LOSS]):
+                totals[k, T_DIVERGED] = 1.0
+                active[k] = 0
+                continue
+            _model_update(params, grads, state, sizes, has_bias, models, k,
+                          optimizer_codes[k], hyper[k], rates[k, batch, 0],
+                          rates[k, batch, 1])
+            totals[k, T_BATCHES] += 1
+    restore_mode(mode)
+
+
+
+def workspace_size(sizes, capacity, block_models):
+    """Values in each of a thread's two workspaces (see the module docstring)."""
+    return int(capacity) * (int(sizes[0]) + int(block_models) * int(sum(sizes[1:])))
