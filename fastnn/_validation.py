@@ -3,12 +3,12 @@
 Every check runs before any state changes (scikit-learn's check_array discipline).
 """
 import numbers
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+import os
 
 import numba
 import numpy as np
 
+from . import _threads
 from .kernels.checks import all_finite
 
 # Values from which the finiteness check splits across two threads; below, handing
@@ -136,11 +136,35 @@ def _all_finite(values):
     if values.size < _TWO_THREADS_FROM or numba.get_num_threads() < 2:
         return all_finite(values)
     half = values.size // 2
-    second = _check_thread().submit(all_finite, values[half:])
+    second = _threads.pool().submit(all_finite, values[half:])
     first = all_finite(values[:half])
     return second.result() and first
 
 
-@cache
-def _check_thread():
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastnn-check")
+def callable_or_none(where, argument, value):
+    """A function (any callable) or None."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{where}: {argument} must be a function or None, got "
+                        f"{type(value).__name__} {value!r}.")
+    return value
+
+
+def file_path(where, argument, value):
+    """A str or path-like (not bytes, not None), as a str."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{where}: {argument} must be a str or path-like, got "
+                        f"{type(value).__name__} {value!r}.")
+    path = os.fspath(value)
+    if not isinstance(path, str):  # a PathLike whose __fspath__ gives bytes
+        raise TypeError(f"{where}: {argument} must be a str or path-like giving a str, got "
+                        f"{type(path).__name__} {path!r}.")
+    if not path:
+        raise ValueError(f"{where}: {argument} must not be empty.")
+    return path
+
+
+def verbosity(where, value):
+    """A verbose level: True/False or an int >= 0, as an int."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return positive_int(where, "verbose", value, allow_zero=True)
