@@ -68,17 +68,37 @@ def forward(weights, biases, activations, x):
 
 
 def sample_losses(out, y, loss):
-    """Per-sample loss L_i (Keras's conventions; sse is the seeds' E = 1/2 sum (y - y_hat)^2)."""
+    """Per-sample loss L_i (Keras's conventions; sse is the seeds' E = 1/2 sum (y - y_hat)^2).
+
+    The categorical cross-entropies divide each row by its sum before the clip and the
+    log, as Keras 3 does when the loss does not take logits.
+    """
     if loss == "mse":
         return ((out - y) ** 2).mean(axis=1)
     if loss == "sse":
         return 0.5 * ((out - y) ** 2).sum(axis=1)
-    q = np.clip(out, EPSILON, 1 - EPSILON)
     if loss == "binary_crossentropy":
+        q = np.clip(out, EPSILON, 1 - EPSILON)
         return -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=1)
     if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        q = np.clip(out / out.sum(axis=1, keepdims=True), EPSILON, 1 - EPSILON)
         return -(y * np.log(q)).sum(axis=1)
     raise ValueError(f"unknown loss {loss!r}")
+
+
+def normalized_xent_gradient(out, y):
+    """dL/d(out) of L = -sum_j y_j log(clip(out_j / S)), S = the row's sum, per row.
+
+    The chain rule through the clip (derivative 1 inside [EPSILON, 1 - EPSILON], 0
+    outside) and then through the division by S:
+    dL/dout_k = (g_k - sum_j g_j q_j) / S with q = out / S and g = dL/dq.
+    """
+    s = out.sum(axis=1, keepdims=True)
+    q = out / s
+    inside = (q >= EPSILON) & (q <= 1 - EPSILON)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(inside & (y != 0), -y / q, 0.0)
+    return (g - (g * q).sum(axis=1, keepdims=True)) / s
 
 
 def output_delta(out, y, loss, activation, sample_weight=None):
@@ -90,15 +110,15 @@ def output_delta(out, y, loss, activation, sample_weight=None):
             activation == "sigmoid" and loss == "binary_crossentropy"):
         per_output = 1 / units if loss == "binary_crossentropy" else 1
         return scale * per_output * (out - y)
-    q = np.clip(out, EPSILON, 1 - EPSILON)
     if loss == "mse":
         grad = 2 * (out - y) / units
     elif loss == "sse":
         grad = out - y
     elif loss == "binary_crossentropy":
+        q = np.clip(out, EPSILON, 1 - EPSILON)
         grad = (q - y) / (q * (1 - q)) / units
     else:
-        grad = -y / q
+        grad = normalized_xent_gradient(out, y)
     return activation_backward(scale * grad, out, activation)
 
 

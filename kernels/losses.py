@@ -5,6 +5,11 @@ is the batch loss: the one place the 1/n batch mean lives.
 Softmax + (sparse) categorical cross-entropy and sigmoid + binary cross-entropy
 collapse to (y_hat - y); every other pairing goes through dL/dy_hat and then the
 output activation's derivative (the softmax Jacobian-vector product included).
+
+The (sparse) categorical cross-entropy divides each output row by its sum before the
+clip and the log, as Keras 3 does: L = -sum_j t_j log(clip(p_j / S)), S = sum_j p_j.
+After a softmax S is 1 and nothing changes; after any other output the loss can no
+longer be lowered by raising every output at once.
 """
 import math
 
@@ -47,14 +52,27 @@ def _argmax(row):
 
 
 @kernel(inline="always")
+def _row_sum(p):
+    """S = sum_j p[j] of one output row p (units,), in p's dtype."""
+    total = p.dtype.type(0)
+    for j in range(p.shape[0]):
+        total += p[j]
+    return total
+
+
+@kernel(inline="always")
 def _sample_loss(p, y, labels, sample, loss):
     """L for one sample from its output row p: summed over outputs for sse and the
-    cross-entropies, averaged for mse and binary cross-entropy (as Keras)."""
+    cross-entropies, averaged for mse and binary cross-entropy (as Keras). The
+    categorical cross-entropies read p / sum(p) (Keras's normalization)."""
     sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
     one = p.dtype.type(1)
     eps = p.dtype.type(PROB_EPSILON)
     units = p.shape[0]
     total = p.dtype.type(0)
+    s = one
+    if loss == CATEGORICAL_CROSSENTROPY or sparse:
+        s = _row_sum(p)
     for j in range(units):
         t = _target(y, labels, sample, j, sparse)
         if loss == MSE or loss == SSE:
@@ -63,12 +81,40 @@ def _sample_loss(p, y, labels, sample, loss):
             q = min(max(p[j], eps), one - eps)
             total -= t * math.log(q) + (one - t) * math.log(one - q)
         elif t != 0:
-            total -= t * math.log(min(max(p[j], eps), one - eps))
+            total -= t * math.log(min(max(p[j] / s, eps), one - eps))
     if loss == SSE:
         return total * p.dtype.type(0.5)
     if loss == MSE or loss == BINARY_CROSSENTROPY:
         return total / units
     return total
+
+
+@kernel(inline="always")
+def _normalized_xent_delta(d, p, y, labels, sample, sparse, row_scale):
+    """d = row_scale * dL/dp for L = -sum_j t_j log(clip(p_j / S)), S = sum_j p_j.
+
+    d, p: (units,) rows, d overwritten. With q_j = p_j / S and the clip's own
+    derivative (1 inside [eps, 1 - eps], 0 outside, as Keras's autodiff):
+    dL/dp_k = (m - [q_k inside] t_k / q_k) / S, where m is the sum of t_j over the
+    j whose q_j lies inside the clip. Targets summing to 1 with no clip give
+    1/S - t_k/p_k.
+    """
+    one = p.dtype.type(1)
+    eps = p.dtype.type(PROB_EPSILON)
+    zero = p.dtype.type(0)
+    s = _row_sum(p)
+    mass = zero
+    for j in range(p.shape[0]):
+        t = _target(y, labels, sample, j, sparse)
+        q = p[j] / s
+        if t != 0 and q >= eps and q <= one - eps:
+            mass += t
+    inverse = row_scale / s
+    for j in range(p.shape[0]):
+        t = _target(y, labels, sample, j, sparse)
+        q = p[j] / s
+        inside = t != 0 and q >= eps and q <= one - eps
+        d[j] = inverse * (mass - t / q) if inside else inverse * mass
 
 
 @kernel(internal=True)
@@ -90,6 +136,7 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
     per_output = 1.0 / units if (loss == MSE or loss == BINARY_CROSSENTROPY) else 1.0
     for i in range(min(n, _AHEAD)):
         _prefetch_targets(y, labels, weights, order[i])
+    normalizes = not collapses and (loss == CATEGORICAL_CROSSENTROPY or sparse)
     total = 0.0
     for i in range(n):
         if i + _AHEAD < n:
@@ -98,6 +145,9 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
         w = weights[sample]
         total += w * _sample_loss(out[i], y, labels, sample, loss)
         row_scale = out.dtype.type(scale * w * per_output)
+        if normalizes:
+            _normalized_xent_delta(d[i], out[i], y, labels, sample, sparse, row_scale)
+            continue
         for j in range(units):
             p = out[i, j]
             t = _target(y, labels, sample, j, sparse)
@@ -107,11 +157,9 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
                 grad = p - t
             elif collapses:
                 grad = p - t
-            elif loss == BINARY_CROSSENTROPY:
+            else:  # binary cross-entropy after a non-sigmoid output
                 q = min(max(p, eps), one - eps)
                 grad = (q - t) / (q * (one - q))
-            else:  # categorical cross-entropy after a non-softmax output
-                grad = -t / min(max(p, eps), one - eps)
             d[i, j] = row_scale * grad
     if not collapses:
         _activation_backward(d, out, activation)

@@ -46,12 +46,25 @@ def _argmax(a, i):
 
 
 @cuda.jit(device=True)
+def _row_sum(out, i, zero):
+    """S = sum_j out[i, j], in out's dtype."""
+    total = zero
+    for j in range(out.shape[1]):
+        total += out[i, j]
+    return total
+
+
+@cuda.jit(device=True)
 def _sample_loss(out, i, y, labels, sample, loss, zero, one, eps):
     """L of batch row i (sample ``sample``): summed over outputs for sse and the
-    cross-entropies, averaged for mse and binary cross-entropy (as Keras)."""
+    cross-entropies, averaged for mse and binary cross-entropy (as Keras). The
+    categorical cross-entropies read out[i] / sum(out[i]) (Keras's normalization)."""
     sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
     units = out.shape[1]
     total = zero
+    s = one
+    if loss == CATEGORICAL_CROSSENTROPY or sparse:
+        s = _row_sum(out, i, zero)
     for j in range(units):
         p = out[i, j]
         t = _target(y, labels, sample, j, sparse, zero, one)
@@ -61,12 +74,37 @@ def _sample_loss(out, i, y, labels, sample, loss, zero, one, eps):
             q = min(max(p, eps), one - eps)
             total -= t * math.log(q) + (one - t) * math.log(one - q)
         elif t != 0:
-            total -= t * math.log(min(max(p, eps), one - eps))
+            total -= t * math.log(min(max(p / s, eps), one - eps))
     if loss == SSE:
         return total * out.dtype.type(0.5)
     if loss == MSE or loss == BINARY_CROSSENTROPY:
         return total / units
     return total
+
+
+@cuda.jit(device=True)
+def _normalized_xent_delta(d, out, i, y, labels, sample, sparse, row_scale, zero, one, eps):
+    """d[i] = row_scale * dL/dp for L = -sum_j t_j log(clip(p_j / S)), S = sum_j p_j.
+
+    dL/dp_k = (m - [q_k inside] t_k / q_k) / S with q = p / S, m the sum of t_j over
+    the j whose q_j lies inside [eps, 1 - eps] (the clip's derivative is 0 outside).
+    """
+    units = out.shape[1]
+    s = _row_sum(out, i, zero)
+    mass = zero
+    for j in range(units):
+        t = _target(y, labels, sample, j, sparse, zero, one)
+        q = out[i, j] / s
+        if t != 0 and q >= eps and q <= one - eps:
+            mass += t
+    inverse = row_scale / s
+    for j in range(units):
+        t = _target(y, labels, sample, j, sparse, zero, one)
+        q = out[i, j] / s
+        if t != 0 and q >= eps and q <= one - eps:
+            d[i, j] = inverse * (mass - t / q)
+        else:
+            d[i, j] = inverse * mass
 
 
 @cuda.jit(device=True)
@@ -76,19 +114,20 @@ def _row_delta(d, out, i, y, labels, sample, loss, activation, row_scale, zero, 
     sparse = loss == SPARSE_CATEGORICAL_CROSSENTROPY
     collapses = ((activation == SOFTMAX and (loss == CATEGORICAL_CROSSENTROPY or sparse))
                  or (activation == SIGMOID and loss == BINARY_CROSSENTROPY))
-    for j in range(units):
-        p = out[i, j]
-        t = _target(y, labels, sample, j, sparse, zero, one)
-        if loss == MSE:
-            grad = (p - t) + (p - t)
-        elif loss == SSE or collapses:
-            grad = p - t
-        elif loss == BINARY_CROSSENTROPY:
-            q = min(max(p, eps), one - eps)
-            grad = (q - t) / (q * (one - q))
-        else:  # categorical cross-entropy after a non-softmax output
-            grad = -t / min(max(p, eps), one - eps)
-        d[i, j] = row_scale * grad
+    if not collapses and (loss == CATEGORICAL_CROSSENTROPY or sparse):
+        _normalized_xent_delta(d, out, i, y, labels, sample, sparse, row_scale, zero, one, eps)
+    else:
+        for j in range(units):
+            p = out[i, j]
+            t = _target(y, labels, sample, j, sparse, zero, one)
+            if loss == MSE:
+                grad = (p - t) + (p - t)
+            elif loss == SSE or collapses:
+                grad = p - t
+            else:  # binary cross-entropy after a non-sigmoid output
+                q = min(max(p, eps), one - eps)
+                grad = (q - t) / (q * (one - q))
+            d[i, j] = row_scale * grad
     if not collapses:
         if activation == SOFTMAX:
             softmax_backward_row(d, out, i)

@@ -418,3 +418,35 @@ def test_predict_and_evaluate_match_cpu(dtype):
     network.evaluate(gtotals, net, gparams, gacts, to_device((x, y, labels, weights)),
                      (loss, codes.CATEGORICAL_ACCURACY, True), capacity)
     np.testing.assert_allclose(host(gtotals), totals, rtol=TOL[dtype]["rtol"], atol=1e-12)
+
+
+# --- Keras's cross-entropy normalization ------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", [codes.CATEGORICAL_CROSSENTROPY,
+                                  codes.SPARSE_CATEGORICAL_CROSSENTROPY])
+def test_output_rows_normalize_crossentropy_as_keras(loss, dtype):
+    """A linear output's rows divided by their sums (Keras 3): the hand-computed loss
+    (-log .9 - log(.89/1.99) - log .94) and the reference's delta."""
+    from fastnn import reference
+    out = np.array([[.9, .05, .05], [.5, .89, .6], [.05, .01, .94]], dtype)
+    n, units = out.shape
+    y = np.eye(units, dtype=dtype)
+    if loss == codes.SPARSE_CATEGORICAL_CROSSENTROPY:
+        y_device, labels = np.zeros((0, units), dtype), np.arange(n, dtype=np.int64)
+    else:
+        y_device, labels = y, np.zeros(0, np.int64)
+    weights = np.ones(n, dtype)
+    gd = cuda.device_array((n, units), dtype)
+    stats = cuda.device_array((losses.N_STATS, 8))
+    totals, penalties = to_device((np.zeros(codes.N_TOTALS), np.zeros(1)))
+    gy, glabels, gweights, gorder, gout = to_device((y_device, labels, weights,
+                                                     np.arange(n, dtype=np.int64), out))
+    losses.output_delta(gd, stats, gout, (gy, glabels, gweights), gorder, 0,
+                        (loss, codes.LINEAR, codes.NO_ACCURACY, False))
+    losses.reduce_batch(totals, stats, penalties, n, True)
+    expected = -np.log(.9) - np.log(.89 / 1.99) - np.log(.94)
+    assert host(totals)[codes.T_LOSS] == pytest.approx(expected, rel=TOL[dtype]["rtol"])
+    delta = reference.output_delta(out.astype(np.float64), np.eye(units),
+                                   "categorical_crossentropy", "linear")
+    np.testing.assert_allclose(host(gd), delta, **TOL[dtype])
