@@ -10,8 +10,9 @@ import numpy as np
 from . import schedules
 from ._validation import boolean, choice, non_negative_float
 from .kernels import codes
-from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM, H_RHO,
-                                 H_WEIGHT_DECAY, N_HYPER)
+from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM,
+                                 H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2, H_ONE_MINUS_RHO,
+                                 H_RHO, H_WEIGHT_DECAY, N_HYPER)
 
 
 class Optimizer:
@@ -143,6 +144,9 @@ class Adam(Optimizer):
         values = super().hyper(dtype)
         values[H_BETA_1], values[H_BETA_2], values[H_EPSILON] = (
             self.beta_1, self.beta_2, self.epsilon)
+        # float64 differences, rounded once to the dtype by the assignment
+        values[H_ONE_MINUS_BETA_1] = 1.0 - self.beta_1
+        values[H_ONE_MINUS_BETA_2] = 1.0 - self.beta_2
         return values
 
 
@@ -180,6 +184,7 @@ class RMSprop(Optimizer):
         values = super().hyper(dtype)
         values[H_RHO], values[H_MOMENTUM], values[H_EPSILON] = (
             self.rho, self.momentum, self.epsilon)
+        values[H_ONE_MINUS_RHO] = 1.0 - self.rho  # float64, rounded once
         return values
 
 

@@ -147,12 +147,16 @@ def sgd_step(params, grads, velocities, lr, momentum=0.0, nesterov=False, weight
 
 def adam_step(params, grads, ms, vs, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
               weight_decay=0.0):
-    """Keras 3 Adam at step t (1-based), in place."""
+    """Keras 3 Adam at step t (1-based), in place, in Keras's order of operations.
+
+    The Python-float coefficients (1 - beta_1, lr * weight_decay, ...) are rounded
+    once to the arrays' dtype (NumPy's rule for Python scalars).
+    """
     alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
     for p, g, m, v in zip(params, grads, ms, vs):
         p -= lr * weight_decay * p
-        m[...] = beta_1 * m + (1 - beta_1) * g
-        v[...] = beta_2 * v + (1 - beta_2) * g * g
+        m += (1 - beta_1) * (g - m)
+        v += (1 - beta_2) * (g * g - v)
         p -= alpha * m / (np.sqrt(v) + epsilon)
 
 

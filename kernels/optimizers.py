@@ -9,6 +9,12 @@ which cost ~100x per operation on x86 (the Adam sweep measured 25x slower on the
 The epoch kernel also runs with the CPU's flush-to-zero mode (``fpmode``), which
 covers denormal intermediates (e.g. ``(1 - beta_2) * g**2`` for g ~ 1e-19) on x86;
 the explicit flush keeps other platforms' slots out of the denormal range too.
+
+Coefficients such as 1 - beta_2 are computed in float64 and rounded once to the
+model's dtype, outside the loops: float32's 1 - float32(0.999) is 0.00099998713, which
+made every float32 Adam step 6.6e-6 (relative) too large. The API stores them in
+``hyper`` (H_ONE_MINUS_*); ``adam_update`` and ``rmsprop_update``, given Python
+floats, derive them the same way.
 """
 import math
 
@@ -71,53 +77,91 @@ def _add_velocity(w, velocity, shrink):
 
 
 @kernel(internal=True, fastmath=FASTMATH)
-def _adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
-    """Keras 3 Adam (epsilon outside the root, bias correction folded into the step):
+def _shrink(w, rate):
+    """w -= rate * w (decoupled weight decay, Keras's ``w - w * wd * lr``).
 
-    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= step_size * m / (sqrt(v) + eps)
-    with step_size = lr * sqrt(1 - b2^t) / (1 - b1^t); decoupled weight decay first.
+    Unlike ``w *= 1 - rate``, it keeps rate's relative precision: float32's
+    1 - 4e-6 (AdamW's default wd * lr) is off by 0.15% of the decay.
+    """
+    for i in range(w.shape[0]):
+        w[i] -= rate * w[i]
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _adam_moments(w, g, m, v, step_size, one_minus_beta_1, one_minus_beta_2, epsilon):
+    """Adam's sweep with its coefficients ready in w's dtype (Keras 3's order):
+
+    m += (1-b1)*(g - m); v += (1-b2)*(g^2 - v); w -= step_size * m / (sqrt(v) + eps).
+    w, g, m, v: (P,), updated in place (m, v flushed below the smallest normal).
     """
     tiny = w.dtype.type(np.finfo(w.dtype).tiny)
-    one = w.dtype.type(1)
-    if weight_decay != 0:
-        _decay(w, w.dtype.type(1) - lr * weight_decay)
     for i in range(w.shape[0]):
         gi = g[i]
-        mi = _flush(beta_1 * m[i] + (one - beta_1) * gi, tiny)
-        vi = _flush(beta_2 * v[i] + (one - beta_2) * gi * gi, tiny)
+        mi = _flush(m[i] + one_minus_beta_1 * (gi - m[i]), tiny)
+        vi = _flush(v[i] + one_minus_beta_2 * (gi * gi - v[i]), tiny)
         m[i] = mi
         v[i] = vi
         w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
 
 
 @kernel(internal=True, fastmath=FASTMATH)
-def _rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay):
-    """Keras 3 RMSprop (uncentered): ms = rho*ms + (1-rho)*g^2;
-    step = lr * g / sqrt(ms + eps); with momentum: v = mu*v + step, w -= v;
-    else w -= step. Decoupled weight decay first."""
-    tiny = w.dtype.type(np.finfo(w.dtype).tiny)
-    one = w.dtype.type(1)
+def _adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
+    """Keras 3 Adam (epsilon outside the root, bias correction folded into the step):
+
+    m += (1-b1)*(g - m); v += (1-b2)*(g^2 - v); w -= step_size * m / (sqrt(v) + eps)
+    with step_size = lr * sqrt(1 - b2^t) / (1 - b1^t); decoupled weight decay first
+    (w -= lr * weight_decay * w). 1 - b1, 1 - b2 and lr * weight_decay are computed
+    in the scalars' own type and rounded once to w's dtype: pass Python floats.
+    """
+    dtype = w.dtype.type
     if weight_decay != 0:
-        _decay(w, w.dtype.type(1) - lr * weight_decay)
+        _shrink(w, dtype(lr * weight_decay))
+    _adam_moments(w, g, m, v, dtype(step_size), dtype(1.0 - beta_1), dtype(1.0 - beta_2),
+                  dtype(epsilon))
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _rmsprop_moments(w, g, ms, velocity, lr, rho, one_minus_rho, momentum, epsilon):
+    """RMSprop's sweep with its coefficients ready in w's dtype (see ``rmsprop_update``).
+
+    w, g, ms, velocity: (P,), updated in place; rho and 1 - rho each rounded once.
+    """
+    tiny = w.dtype.type(np.finfo(w.dtype).tiny)
     if momentum == 0:
         for i in range(w.shape[0]):
             gi = g[i]
-            s = _flush(rho * ms[i] + (one - rho) * gi * gi, tiny)
+            s = _flush(rho * ms[i] + one_minus_rho * gi * gi, tiny)
             ms[i] = s
             w[i] -= lr * gi / math.sqrt(s + epsilon)
     else:
         for i in range(w.shape[0]):
             gi = g[i]
-            s = _flush(rho * ms[i] + (one - rho) * gi * gi, tiny)
+            s = _flush(rho * ms[i] + one_minus_rho * gi * gi, tiny)
             ms[i] = s
             vi = _flush(momentum * velocity[i] + lr * gi / math.sqrt(s + epsilon), tiny)
             velocity[i] = vi
             w[i] -= vi
 
 
-# Slots of the ``hyper`` array (model dtype) that ``apply_update`` reads.
-H_MOMENTUM, H_BETA_1, H_BETA_2, H_EPSILON, H_RHO, H_WEIGHT_DECAY = range(6)
-N_HYPER = 6
+@kernel(internal=True, fastmath=FASTMATH)
+def _rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay):
+    """Keras 3 RMSprop (uncentered): ms = rho*ms + (1-rho)*g^2;
+    step = lr * g / sqrt(ms + eps); with momentum: v = mu*v + step, w -= v;
+    else w -= step. Decoupled weight decay first. 1 - rho is computed in rho's own
+    type and rounded once to w's dtype: pass Python floats."""
+    dtype = w.dtype.type
+    if weight_decay != 0:
+        _decay(w, dtype(1) - dtype(lr) * dtype(weight_decay))
+    _rmsprop_moments(w, g, ms, velocity, dtype(lr), dtype(rho), dtype(1.0 - rho),
+                     dtype(momentum), dtype(epsilon))
+
+
+# Slots of the ``hyper`` array (model dtype) that ``apply_update`` reads. The
+# H_ONE_MINUS_* slots hold 1 - beta_1, 1 - beta_2 and 1 - rho computed in float64,
+# then rounded once to the model's dtype.
+(H_MOMENTUM, H_BETA_1, H_BETA_2, H_EPSILON, H_RHO, H_WEIGHT_DECAY,
+ H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2, H_ONE_MINUS_RHO) = range(9)
+N_HYPER = 9
 
 
 @kernel(internal=True)
@@ -126,16 +170,23 @@ def _apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
 
     w, g, slot_0, slot_1: (P,); hyper: (N_HYPER,) model dtype; lr, step_size:
     model dtype scalars. Slots: SGD velocity; Adam m, v; RMSprop mean square, velocity.
+    Adam and RMSprop read their 1 - beta / 1 - rho from hyper's H_ONE_MINUS_* slots
+    (rounded once from float64) and Adam's decay rate lr * weight_decay is formed in
+    float64, all before the sweep.
     """
     decay = hyper[H_WEIGHT_DECAY]
     if optimizer == SGD or optimizer == SGD_NESTEROV:
         _sgd_update(w, g, slot_0, lr, hyper[H_MOMENTUM], decay, optimizer == SGD_NESTEROV)
     elif optimizer == ADAM:
-        _adam_update(w, g, slot_0, slot_1, step_size, hyper[H_BETA_1], hyper[H_BETA_2],
-                     hyper[H_EPSILON], lr, decay)
+        if decay != 0:
+            _shrink(w, w.dtype.type(np.float64(lr) * np.float64(decay)))
+        _adam_moments(w, g, slot_0, slot_1, step_size, hyper[H_ONE_MINUS_BETA_1],
+                      hyper[H_ONE_MINUS_BETA_2], hyper[H_EPSILON])
     elif optimizer == RMSPROP:
-        _rmsprop_update(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_MOMENTUM],
-                        hyper[H_EPSILON], decay)
+        if decay != 0:
+            _decay(w, w.dtype.type(1) - lr * decay)
+        _rmsprop_moments(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_ONE_MINUS_RHO],
+                         hyper[H_MOMENTUM], hyper[H_EPSILON])
 
 
 # Python entry points of the kernels above (see ``_jit.python_entry``).

@@ -15,7 +15,8 @@ import numpy as np
 from ._backend import cuda
 
 from ..codes import ADAM, RMSPROP, SGD, SGD_NESTEROV, T_DIVERGED
-from ..optimizers import H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM, H_RHO, H_WEIGHT_DECAY
+from ..optimizers import (H_EPSILON, H_MOMENTUM, H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2,
+                          H_ONE_MINUS_RHO, H_RHO, H_WEIGHT_DECAY)
 from .launch import flat_grid
 
 _TINY_32 = float(np.finfo(np.float32).tiny)
@@ -46,9 +47,11 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     totals[T_DIVERGED] is set (the batch's loss was not finite).
 
     SGD: v = mu*v - lr*g; w += v (Nesterov: w += mu*v - lr*g); no momentum: w -= lr*g.
-    Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= step_size*m/(sqrt(v)+eps).
+    Adam: m += (1-b1)*(g - m); v += (1-b2)*(g^2 - v); w -= step_size*m/(sqrt(v)+eps),
+    weight decay first as w -= (lr*weight_decay)*w with the rate formed in float64.
     RMSprop: ms = rho*ms + (1-rho)*g^2; step = lr*g/sqrt(ms+eps); w -= step (or
-    v = mu*v + step; w -= v). Weight decay first: w *= 1 - lr*weight_decay.
+    v = mu*v + step; w -= v). SGD and RMSprop decay first: w *= 1 - lr*weight_decay.
+    1 - b1, 1 - b2 and 1 - rho come from hyper's H_ONE_MINUS_* slots (rounded once).
     """
     if totals[T_DIVERGED] != 0:
         return
@@ -59,11 +62,15 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     one = w.dtype.type(1)
     weight_decay = hyper[H_WEIGHT_DECAY]
     factor = one - lr * weight_decay
+    decay_rate = w.dtype.type(float(lr) * float(weight_decay))  # Adam's, rounded once
     momentum = hyper[H_MOMENTUM]
     epsilon = hyper[H_EPSILON]
     for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
         if weight_decay != 0:
-            w[i] *= factor
+            if optimizer == ADAM:
+                w[i] -= decay_rate * w[i]
+            else:
+                w[i] *= factor
         gi = g[i]
         if optimizer == SGD or optimizer == SGD_NESTEROV:
             if momentum == 0:
@@ -76,16 +83,16 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
                 else:
                     w[i] += v
         elif optimizer == ADAM:
-            beta_1 = hyper[H_BETA_1]
-            beta_2 = hyper[H_BETA_2]
-            mi = _flush(beta_1 * state[0, i] + (one - beta_1) * gi, tiny, zero)
-            vi = _flush(beta_2 * state[1, i] + (one - beta_2) * gi * gi, tiny, zero)
+            mi = state[0, i]
+            vi = state[1, i]
+            mi = _flush(mi + hyper[H_ONE_MINUS_BETA_1] * (gi - mi), tiny, zero)
+            vi = _flush(vi + hyper[H_ONE_MINUS_BETA_2] * (gi * gi - vi), tiny, zero)
             state[0, i] = mi
             state[1, i] = vi
             w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
         elif optimizer == RMSPROP:
-            rho = hyper[H_RHO]
-            s = _flush(rho * state[0, i] + (one - rho) * gi * gi, tiny, zero)
+            s = _flush(hyper[H_RHO] * state[0, i] + hyper[H_ONE_MINUS_RHO] * gi * gi,
+                       tiny, zero)
             state[0, i] = s
             step = lr * gi / math.sqrt(s + epsilon)
             if momentum == 0:

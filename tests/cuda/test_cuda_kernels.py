@@ -226,6 +226,9 @@ def hyper_array(dtype, momentum=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-7, rho
     hyper[cpu_optimizers.H_EPSILON] = epsilon
     hyper[cpu_optimizers.H_RHO] = rho
     hyper[cpu_optimizers.H_WEIGHT_DECAY] = weight_decay
+    hyper[cpu_optimizers.H_ONE_MINUS_BETA_1] = 1.0 - beta_1  # float64, rounded once
+    hyper[cpu_optimizers.H_ONE_MINUS_BETA_2] = 1.0 - beta_2
+    hyper[cpu_optimizers.H_ONE_MINUS_RHO] = 1.0 - rho
     return hyper
 
 
@@ -450,3 +453,18 @@ def test_output_rows_normalize_crossentropy_as_keras(loss, dtype):
     delta = reference.output_delta(out.astype(np.float64), np.eye(units),
                                    "categorical_crossentropy", "linear")
     np.testing.assert_allclose(host(gd), delta, **TOL[dtype])
+
+
+def test_float32_adam_uses_the_float64_complements():
+    """1 - beta_2 from the hyper slot: 0.001 rounded once, not 1 - float32(0.999)."""
+    hyper = hyper_array(np.float32, beta_1=0.9, beta_2=0.999)
+    assert hyper[cpu_optimizers.H_ONE_MINUS_BETA_2] == np.float32(0.001)
+    g = np.array([0.5, -2.0, 3.0], np.float32)
+    w = np.zeros(3, np.float32)
+    rates = np.array([[0.1, 0.1]], np.float32)
+    gw, gstate = to_device((w, np.zeros((2, 3), np.float32)))
+    optimizers.apply_update(gw, *to_device((g, )), gstate, *to_device((
+        np.zeros(codes.N_TOTALS), hyper, rates)), 0, codes.ADAM)
+    state = host(gstate)
+    np.testing.assert_array_equal(state[0], np.float32(0.1) * g)
+    np.testing.assert_array_equal(state[1], np.float32(0.001) * (g * g))
