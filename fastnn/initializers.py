@@ -170,8 +170,16 @@ _CLASS_NAMES = {cls: name for name, cls in INITIALIZERS.items()}
 
 
 def get(identifier, where="Dense", argument="initializer"):
-    """An Initializer from a name or an Initializer instance."""
-    if isinstance(identifier, Initializer):
+    """An Initializer from a name or an Initializer instance; None gives None (as Keras).
+
+    Raises
+    ------
+    TypeError
+        ``identifier`` is neither a string, an Initializer nor None.
+    ValueError
+        An unknown name.
+    """
+    if identifier is None or isinstance(identifier, Initializer):
         return identifier
     return choice(where, argument, identifier, INITIALIZERS)()
 

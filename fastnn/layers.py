@@ -1,4 +1,8 @@
 """Layers are configuration only: the model lays their weights out and the kernels compute."""
+import numbers
+
+import numpy as np
+
 from . import initializers, regularizers
 from ._validation import boolean, choice, positive_int
 from .registries import ACTIVATIONS, ACTIVATION_NAMES
@@ -17,18 +21,34 @@ def _input_dim(input_dim, input_shape):
     return input_shape[0]
 
 
+def _units(units):
+    """A positive int; anything else is a ValueError, as Keras 3's Dense raises."""
+    if isinstance(units, (bool, np.bool_)) or not isinstance(units, numbers.Integral):
+        raise ValueError(f"Dense: units must be a positive int, got {type(units).__name__} "
+                         f"{units!r}.")
+    return positive_int("Dense", "units", units)
+
+
+def _initializer(identifier, argument):
+    """An Initializer; None is Keras 3's ``add_weight`` default for a float weight,
+    glorot_uniform (for the bias too)."""
+    initializer = initializers.get(identifier, "Dense", argument)
+    return initializers.GlorotUniform() if initializer is None else initializer
+
+
 class Dense:
     """A fully connected layer: ``output = activation(input @ W + b)``.
 
     Parameters
     ----------
     units : int
-        Number of output units (> 0).
+        Number of output units (> 0). Anything but a positive int raises ValueError.
     activation : str or None, default=None
         One of "linear" (None), "sigmoid", "tanh", "relu", "leaky_relu", "softmax".
     use_bias : bool, default=True
-    kernel_initializer : str or Initializer, default="glorot_uniform"
-    bias_initializer : str or Initializer, default="zeros"
+    kernel_initializer : str, Initializer or None, default="glorot_uniform"
+    bias_initializer : str, Initializer or None, default="zeros"
+        None means glorot_uniform, Keras 3's default for a float weight.
     kernel_regularizer : None, "l2" or regularizers.L2, default=None
     input_dim : int, optional
         Number of input features; needed on the first layer unless ``fit`` infers it.
@@ -44,14 +64,13 @@ class Dense:
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, input_dim=None, input_shape=None):
-        self.units = positive_int("Dense", "units", units)
+        self.units = _units(units)
         input_dim = _input_dim(input_dim, input_shape)
         name = "linear" if activation is None else activation
         self.activation_code = choice("Dense", "activation", name, ACTIVATIONS)
         self.use_bias = boolean("Dense", "use_bias", use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, "Dense",
-                                                   "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "Dense", "bias_initializer")
+        self.kernel_initializer = _initializer(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = _initializer(bias_initializer, "bias_initializer")
         self.l2 = regularizers.strength(kernel_regularizer)
         self.input_dim = None if input_dim is None else positive_int("Dense", "input_dim",
                                                                      input_dim)

@@ -15,6 +15,17 @@ from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM,
                                  H_RHO, H_WEIGHT_DECAY, N_HYPER)
 
 
+def _momentum(where, value):
+    """A momentum in [0, 1] (Keras 3's SGD range, 1 included); NaN and inf refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: momentum must be a number, got {type(value).__name__} "
+                        f"{value!r}.")
+    value = float(value)
+    if not 0 <= value <= 1:
+        raise ValueError(f"{where}: momentum must be in [0, 1], got {value}.")
+    return value
+
+
 class Optimizer:
     """Base class. ``learning_rate`` is a float or a ``fastnn.schedules`` schedule.
 
@@ -73,7 +84,7 @@ class SGD(Optimizer):
     ----------
     learning_rate : float or LearningRateSchedule, default=0.01
     momentum : float, default=0.0
-        In [0, 1).
+        In [0, 1], as Keras 3 (1 keeps the whole velocity: no damping).
     nesterov : bool, default=False
     weight_decay : float, default=0.0
         Decoupled, as Keras 3: ``w -= learning_rate * weight_decay * w`` before the step.
@@ -89,7 +100,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(learning_rate, weight_decay)
-        self.momentum = non_negative_float("SGD", "momentum", momentum, upper=1.0)
+        self.momentum = _momentum("SGD", momentum)
         self.nesterov = boolean("SGD", "nesterov", nesterov)
 
     @property

@@ -3,7 +3,7 @@ from Keras's documented formulas, finite differences, and the NumPy reference.""
 import numpy as np
 import pytest
 
-from fastnn import Dense, Sequential, reference
+from fastnn import Dense, Sequential, initializers, reference
 from fastnn.kernels import codes
 from fastnn.kernels import losses as kl
 from fastnn.kernels import optimizers as ko
@@ -288,3 +288,49 @@ def test_float32_adam_fit_drifts_less_from_float64():
     before = np.abs(train("float32", _Float32CoefficientAdam(1e-3)) - w64).max() / np.abs(
         w64).max()
     assert drift < 6e-7 and drift < 0.7 * before
+
+
+# --------------------------------------------- error types and None as Keras
+@pytest.mark.parametrize("units", [2.5, None, "64", True, np.float64(3.0)])
+def test_dense_refuses_non_integer_units_with_value_error(units):
+    with pytest.raises(ValueError, match=r"^Dense: units must be a positive int, got "
+                                         rf"{type(units).__name__} "):
+        Dense(units)
+
+
+def test_dense_accepts_numpy_integer_units():
+    assert Dense(np.int64(4)).units == 4
+
+
+def test_initializers_get_none_is_none_and_dense_reads_it_as_glorot_uniform():
+    """Keras: initializers.get(None) is None, and add_weight's default for a float
+    weight is glorot_uniform (bias included)."""
+    assert initializers.get(None) is None
+
+    def weights(**init):
+        model = Sequential([Dense(5, input_dim=4, **init), Dense(3, **init)], seed=7)
+        model.build()
+        return model.get_weights()
+
+    default = weights(kernel_initializer=None, bias_initializer=None)
+    explicit = weights(kernel_initializer="glorot_uniform", bias_initializer="glorot_uniform")
+    for a, b in zip(default, explicit):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(default[1]).max() > 0  # the bias too, not zeros
+    assert np.abs(default[1]).max() <= np.sqrt(6 / (5 + 5))
+
+
+def test_sgd_accepts_momentum_one_and_keeps_the_whole_velocity():
+    assert SGD(0.1, momentum=1.0).momentum == 1.0
+    assert SGD(0.1, momentum=0).momentum == 0.0
+    for bad in (1.0000001, -0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"^SGD: momentum must be in \[0, 1\], got "):
+            SGD(0.1, momentum=bad)
+    with pytest.raises(TypeError, match=r"^SGD: momentum must be a number, got str"):
+        SGD(0.1, momentum="0.9")
+    w, v = np.array([1.0]), np.zeros(1)
+    hyper = SGD(0.1, momentum=1.0).hyper(np.dtype(np.float64))
+    for g in (0.5, 0.25):  # v = v - lr g, w += v
+        ko.apply_update(w, np.array([g]), v, np.zeros(1), codes.SGD, hyper, 0.1, 0.1)
+    assert v[0] == pytest.approx(-0.075, rel=1e-15)
+    assert w[0] == pytest.approx(1.0 - 0.05 - 0.075, rel=1e-15)
