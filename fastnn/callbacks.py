@@ -12,6 +12,7 @@ import numpy as np
 
 from ._validation import (boolean, callable_or_none, file_path, finite_float,
                           non_negative_float, positive_int, verbosity)
+from .saving import check_savable
 
 
 class Callback:
@@ -418,6 +419,11 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = boolean(where, "save_best_only", save_best_only)
         self.best = self._worst()
 
+    def on_train_begin(self, logs=None):
+        # A model no file can hold (a custom optimizer class...) is refused before
+        # any epoch trains, not at the first save.
+        check_savable(self.model, "ModelCheckpoint")
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.save_best_only:
@@ -471,6 +477,7 @@ class BackupAndRestore(Callback):
         return os.path.join(self.backup_dir, "backup.npz")
 
     def on_train_begin(self, logs=None):
+        check_savable(self.model, "BackupAndRestore")
         if os.path.exists(self.path):
             self.model._restore_training_state(self.path)
 
