@@ -143,9 +143,10 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  weight_decay=0.0):
         super().__init__(learning_rate, weight_decay)
-        self.beta_1 = non_negative_float("Adam", "beta_1", beta_1, upper=1.0)
-        self.beta_2 = non_negative_float("Adam", "beta_2", beta_2, upper=1.0)
-        self.epsilon = non_negative_float("Adam", "epsilon", epsilon)
+        where = type(self).__name__
+        self.beta_1 = non_negative_float(where, "beta_1", beta_1, upper=1.0)
+        self.beta_2 = non_negative_float(where, "beta_2", beta_2, upper=1.0)
+        self.epsilon = non_negative_float(where, "epsilon", epsilon)
 
     def _step_sizes(self, lr):
         t = np.arange(self.iterations + 1, self.iterations + 1 + lr.shape[0], dtype=np.float64)
@@ -159,6 +160,38 @@ class Adam(Optimizer):
         values[H_ONE_MINUS_BETA_1] = 1.0 - self.beta_1
         values[H_ONE_MINUS_BETA_2] = 1.0 - self.beta_2
         return values
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, on by default (Keras 3's ``AdamW``).
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default=0.001
+    weight_decay : float, default=0.004
+        Keras 3's default.
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-7
+
+    Notes
+    -----
+    Adam's rule (see ``Adam``) after the decay, at each step::
+
+        w = w - (learning_rate * weight_decay) * w
+
+    ``AdamW(wd)`` is ``Adam(weight_decay=wd)``; only the class name and the default
+    differ, as in Keras. Saved models keep the name.
+
+    Examples
+    --------
+    >>> AdamW().weight_decay
+    0.004
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay)
 
 
 class RMSprop(Optimizer):
@@ -199,7 +232,7 @@ class RMSprop(Optimizer):
         return values
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 
 
 def get(identifier):

@@ -1,14 +1,16 @@
 """Keras 3's numbers where fastnn claims Keras semantics: golden values computed by hand
 from Keras's documented formulas, finite differences, and the NumPy reference."""
+import math
+
 import numpy as np
 import pytest
 
-from fastnn import Dense, Sequential, initializers, reference
+from fastnn import Dense, Sequential, initializers, optimizers, reference
 from fastnn.kernels import codes
 from fastnn.kernels import losses as kl
 from fastnn.kernels import optimizers as ko
 from fastnn.kernels.activations import bias_activation
-from fastnn.optimizers import SGD, Adam, RMSprop
+from fastnn.optimizers import SGD, Adam, AdamW, RMSprop
 from fastnn.registries import ACTIVATIONS, LOSSES
 
 # --------------------------------------------- cross-entropy after any output activation
@@ -334,3 +336,58 @@ def test_sgd_accepts_momentum_one_and_keeps_the_whole_velocity():
         ko.apply_update(w, np.array([g]), v, np.zeros(1), codes.SGD, hyper, 0.1, 0.1)
     assert v[0] == pytest.approx(-0.075, rel=1e-15)
     assert w[0] == pytest.approx(1.0 - 0.05 - 0.075, rel=1e-15)
+
+
+# --------------------------------------------- AdamW
+def test_adamw_is_adam_with_keras_s_default_weight_decay():
+    optimizer = AdamW()
+    assert (optimizer.learning_rate, optimizer.weight_decay, optimizer.beta_1,
+            optimizer.beta_2, optimizer.epsilon) == (0.001, 0.004, 0.9, 0.999, 1e-7)
+    assert optimizers.get("adamw").weight_decay == 0.004
+    assert optimizers.get("AdamW").code == codes.ADAM
+    with pytest.raises(ValueError, match=r"^AdamW: beta_1 must be in \[0, 1\.0\), got 1\.0\."):
+        AdamW(beta_1=1.0)
+    with pytest.raises(ValueError, match=r"^AdamW: weight_decay must be a finite number >= 0"):
+        AdamW(weight_decay=-0.1)
+    spec = optimizers.serialize(AdamW(0.01, weight_decay=0.02))
+    assert spec["name"] == "adamw"
+    again = optimizers.deserialize(spec)
+    assert type(again) is AdamW and again.get_config() == AdamW(0.01, 0.02).get_config()
+
+
+def test_adamw_steps_follow_keras_s_rule():
+    """Two steps on L = w^2/2 from w = 2 (float64), by hand from Keras 3's AdamW:
+    w -= lr*wd*w; m += (1-b1)(g-m); v += (1-b2)(g^2-v);
+    w -= lr sqrt(1-b2^t)/(1-b1^t) m/(sqrt(v)+eps)."""
+    lr, wd, b1, b2, eps = 0.1, 0.004, 0.9, 0.999, 1e-7
+    model = Sequential([Dense(1, use_bias=False, input_dim=1)], dtype="float64")
+    model.compile(optimizer=AdamW(lr), loss="sse")
+    model.set_weights([np.full((1, 1), 2.0)])
+    # sse on x = 1, y = 0: E = w^2 / 2, so g = w (before the decay, as Keras)
+    model.fit(np.ones((1, 1)), np.zeros((1, 1)), batch_size=1, epochs=2, verbose=0)
+    w, m, v = 2.0, 0.0, 0.0
+    for t in (1, 2):
+        g = w
+        w -= lr * wd * w
+        m += (1 - b1) * (g - m)
+        v += (1 - b2) * (g * g - v)
+        w -= lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (math.sqrt(v) + eps)
+    assert model.get_weights()[0][0, 0] == pytest.approx(w, rel=1e-14)
+
+
+def test_adamw_trains_like_adam_with_the_same_weight_decay():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((48, 4))
+    labels = rng.integers(0, 3, 48)
+
+    def train(optimizer):
+        model = Sequential([Dense(6, activation="relu", input_dim=4),
+                            Dense(3, activation="softmax")], dtype="float64", seed=5)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        model.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(train(AdamW(0.01)), train(Adam(0.01, weight_decay=0.004))):
+        np.testing.assert_array_equal(a, b)
+    plain = train(Adam(0.01))
+    assert np.abs(train(AdamW(0.01))[0]).sum() < np.abs(plain[0]).sum()
