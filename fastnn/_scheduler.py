@@ -10,12 +10,13 @@ descheduled thread, and one thread alone is faster.
 import collections
 import math
 import statistics
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 
+from . import _threads
 from .kernels import network as kernels
 
 # Chunks between probes of a losing team size, at most: a noisy probe must not lock a
@@ -37,12 +38,12 @@ class TeamRunner:
     costs less and less; it resets when the probe wins.
     """
 
-    def __init__(self):
+    def __init__(self, parts):
+        self.parts = parts  # the kernel's parts: the largest useful team
         self._recent = {}  # team size: its last few timed seconds per batch
         self._warmed = set()  # sizes run once: the first run starts threads, fills caches
         self.probe_interval = 4
         self.calls_since_probe = 0
-        self._pool = None
         self._is_compiled = False
 
     def _compiled(self):
@@ -54,12 +55,9 @@ class TeamRunner:
                                  or bool(kernels.train_batches.signatures))
         return self._is_compiled
 
-    @staticmethod
-    def team_sizes():
+    def team_sizes(self):
         """Team sizes worth trying: Numba's thread setting, capped at the kernel's parts."""
-        if numba.config.DISABLE_JIT:
-            return [1]  # the barrier's atomics exist only in compiled code
-        largest = max(1, min(kernels.N_PARTS, numba.get_num_threads()))
+        largest = min(self.parts, _threads.team_size())
         return [largest, 1] if largest > 1 else [1]
 
     def pick(self):
@@ -118,28 +116,40 @@ class TeamRunner:
         self._warmed.add(workers)
         sync = np.zeros(2, dtype=np.int64)
         helper_starts = []
+        # Helpers enter the kernel only once the whole team has been handed out ("go"):
+        # an interrupt (Ctrl-C) before that point calls them off; one after it finds
+        # them at the barrier, waiting for this thread's share (see below).
+        go, called_off = threading.Event(), []
 
         def helper(worker):
-            helper_starts.append(time.perf_counter())
-            kernels.train_batches((worker, workers, sync), *args)
+            go.wait()
+            if not called_off:
+                helper_starts.append(time.perf_counter())
+                kernels.train_batches((worker, workers, sync), *args)
 
         start = time.perf_counter()
-        helpers = [self._threads().submit(helper, worker) for worker in range(1, workers)]
-        kernels.train_batches((0, workers, sync), *args)
-        for future in helpers:
-            future.result()
+        helpers = []
+        try:
+            for worker in range(1, workers):
+                helpers.append(_threads.pool().submit(helper, worker))
+            go.set()
+            kernels.train_batches((0, workers, sync), *args)
+        finally:
+            if not go.is_set():
+                called_off.append(True)
+                go.set()
+            elif workers > 1 and sync[1] == 0:
+                # The barrier's generation moves only once this thread has joined the
+                # team: interrupted between "go" and its share, run it, then re-raise.
+                kernels.train_batches((0, workers, sync), *args)
+            for future in helpers:
+                future.result()
         # Timed from the last helper's start: waking an idle thread (its virtual CPU may
         # be halted) costs up to ~1 ms a call, which the call sizes amortize; charged to
         # the speed per batch, it made a short warm-up favor one thread for epochs.
         seconds = time.perf_counter() - max([start] + helper_starts)
         if warm and seconds >= _MIN_TIMED_SECONDS:
             self._record(workers, seconds / batches)
-
-    def _threads(self):
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=kernels.N_PARTS - 1,
-                                            thread_name_prefix="fastnn")
-        return self._pool
 
     def _record(self, size, seconds):
         speeds = self.seconds_per_batch

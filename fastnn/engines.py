@@ -8,6 +8,7 @@ totals, ``predict(x, capacity)`` returning outputs, and ``begin_fit``/``end_fit`
 """
 import numpy as np
 
+from . import _threads
 from ._scheduler import TeamRunner
 from .kernels import blas, codes
 from .kernels import network as kernels
@@ -23,6 +24,17 @@ CALL_SECONDS = 0.02
 # the unit split measured ~5% ahead with MKL, and 20-30% ahead with OpenBLAS once its
 # products ran in small blocks (``unit_rows``); from 256 to 1024 level with OpenBLAS.
 SPLIT_UNITS_UP_TO = 128
+# Rows per part at least when a mini-batch is split across threads.
+MIN_ROWS_PER_PART = 8
+
+
+def part_count(batch_size):
+    """Parts each mini-batch splits into: one per thread Numba may run
+    (``NUMBA_NUM_THREADS``, the core count unless set), with at least
+    MIN_ROWS_PER_PART rows each. Fixed per fit, it decides the rounding; the team
+    that runs the parts (``numba.set_num_threads``, at most this many) decides only
+    the speed: every team size gives bitwise the same result."""
+    return max(1, min(_threads.max_threads(), batch_size // MIN_ROWS_PER_PART))
 
 
 def chunks(n_samples, batch_size):
@@ -61,15 +73,15 @@ class CpuEngine:
 
     def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
         model = self.model
-        parts = kernels.N_PARTS
+        parts = part_count(batch_size)
         acts, deltas = self.workspace(min(batch_size, order.shape[0]))
-        if self._grads is None or self._grads.shape[1] != model.params.size:
+        if self._grads is None or self._grads.shape != (parts, model.params.size):
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
         buffers = (model.params, self._grads, model._state, acts, deltas)
-        runner = self._runners.setdefault(batch_size, TeamRunner())
+        runner = self._runners.setdefault((batch_size, parts), TeamRunner(parts))
         part_totals = np.zeros((parts, codes.N_TOTALS))
         totals = part_totals[0]
-        unit_rows = self.unit_rows(batch_size) if batch_size <= SPLIT_UNITS_UP_TO else 0
+        unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
         n = order.shape[0]
         for workers, first, last in runner.calls(-(-n // batch_size), CHUNKS_PER_EPOCH,
                                                  CALL_SECONDS):
@@ -83,11 +95,11 @@ class CpuEngine:
             on_chunk(stop - start, totals)
         return totals
 
-    def unit_rows(self, batch_size):
+    def unit_rows(self, batch_size, parts):
         """Rows per product of the first layer split by units (``train_batches``'s
         ``unit_rows``): the whole batch, unless the BLAS is faster on smaller blocks."""
         inputs, units = self.model._net[0][:2]
-        rows = blas.small_product_rows(-(-int(units) // kernels.N_PARTS), inputs)
+        rows = blas.small_product_rows(-(-int(units) // parts), inputs)
         return rows if 0 < rows < batch_size else batch_size
 
     def evaluate(self, data, capacity):

@@ -90,7 +90,12 @@ class Sequential:
         return self.params is not None
 
     def build(self, input_dim=None):
-        """Lay out and initialize the weights for ``input_dim`` input features."""
+        """Lay out and initialize the weights for ``input_dim`` input features.
+
+        Building a built model starts it over: new weights, zeroed optimizer state and
+        step and epoch counters, workspaces sized for the new widths. If an
+        initializer fails, the model is left as it was.
+        """
         if not self.layers:
             raise ValueError("Sequential.build: the model has no layers; add Dense layers first.")
         input_dim = input_dim if input_dim is not None else self.layers[0].input_dim
@@ -102,16 +107,36 @@ class Sequential:
         has_bias = np.array([layer.use_bias for layer in self.layers], dtype=np.bool_)
         activations = np.array([layer.activation_code for layer in self.layers], dtype=np.int64)
         l2 = np.array([layer.l2 for layer in self.layers], dtype=np.float64)
-        self._net = (sizes, activations, has_bias, l2)
-        self._slices = self._layout(sizes, has_bias)
-        self.params = np.zeros(self._slices[-1][-1].stop, dtype=self.dtype)
-        for layer, (w, b) in zip(self.layers, self._views(self.params)):
+        net = (sizes, activations, has_bias, l2)
+        slices = self._layout(sizes, has_bias)
+        params = np.zeros(slices[-1][-1].stop, dtype=self.dtype)
+        for index, (layer, (w, b)) in enumerate(zip(self.layers,
+                                                    _layer_views(params, net, slices))):
             # Draw in Keras's (n_in, n_out) orientation, store transposed (units, inputs).
-            w[...] = layer.kernel_initializer((w.shape[1], w.shape[0]), self._rng).T
+            w[...] = self._initial_values(index, layer, "kernel_initializer",
+                                          (w.shape[1], w.shape[0])).T
             if b is not None:
-                b[...] = layer.bias_initializer((b.shape[0],), self._rng)
+                b[...] = self._initial_values(index, layer, "bias_initializer", (b.shape[0],))
+        self._net, self._slices, self.params = net, slices, params
+        self.epochs_completed = 0
         if self.optimizer is not None:
             self._state = np.zeros((2, self.params.size), dtype=self.dtype)
+            self.optimizer.iterations = 0
+        self._engine = type(self._engine)(self)  # its workspaces fit the old widths
+
+    def _initial_values(self, index, layer, which, shape):
+        """What layer ``index``'s ``which`` initializer draws for ``shape``, checked."""
+        initializer = getattr(layer, which)
+        name = getattr(initializer, "__name__", type(initializer).__name__)
+        try:
+            values = np.asarray(initializer(shape, self._rng), dtype=np.float64)
+        except Exception as error:
+            raise ValueError(f"Sequential.build: layer {index}'s {which} {name} failed for "
+                             f"shape {shape}: {error}") from error
+        if values.shape != shape:
+            raise ValueError(f"Sequential.build: layer {index}'s {which} {name} returned "
+                             f"shape {values.shape}, expected {shape}.")
+        return values
 
     @staticmethod
     def _layout(sizes, has_bias):
@@ -130,10 +155,7 @@ class Sequential:
 
     def _views(self, buffer):
         """[(W (units, inputs), b or None)] views into a flat buffer."""
-        sizes, _, has_bias, _ = self._net
-        return [(buffer[w].reshape(int(sizes[l + 1]), int(sizes[l])),
-                 buffer[b] if has_bias[l] else None)
-                for l, (w, b) in enumerate(self._slices)]
+        return _layer_views(buffer, self._net, self._slices)
 
     @property
     def input_dim(self):
@@ -457,9 +479,18 @@ class Sequential:
         hyper = self.optimizer.hyper(self.dtype)
         saved_params, saved_state = self.params.copy(), self._state.copy()
         progress = EpochProgress(epoch, epochs, n, enabled=verbose == 1)
-        totals = self._engine.train_epoch(
-            data, order, batch_size, hyper, rates,
-            lambda samples, totals: progress.update(samples, self._epoch_logs(totals)))
+        try:
+            totals = self._engine.train_epoch(
+                data, order, batch_size, hyper, rates,
+                lambda samples, totals: progress.update(samples, self._epoch_logs(totals)))
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed mid-epoch: the weights hold some of the
+            # epoch's steps, the step counter none. Back to the epoch's start, as on
+            # divergence, so a save afterwards is consistent.
+            self.params[...] = saved_params
+            self._state[...] = saved_state
+            progress.close()
+            raise
         done = int(totals[codes.T_BATCHES])
         diverged = totals[codes.T_DIVERGED] or not np.isfinite(self.params).all()
         if diverged:
@@ -565,6 +596,14 @@ class Sequential:
         from .saving import restore_into
         restore_into(self, path)
         self._resume_epoch = self.epochs_completed
+
+
+def _layer_views(buffer, net, slices):
+    """[(W (units, inputs), b or None)] views into a flat buffer of the layout ``slices``."""
+    sizes, _, has_bias, _ = net
+    return [(buffer[w].reshape(int(sizes[l + 1]), int(sizes[l])),
+             buffer[b] if has_bias[l] else None)
+            for l, (w, b) in enumerate(slices)]
 
 
 _training = {"models": set(), "lock": threading.Lock()}

@@ -4,18 +4,20 @@ The network is data, not code, so one compilation serves every depth and width:
   net     = (sizes (L+1,) int64, activations (L,) int64, has_bias (L,) bool,
              l2 (L,) float64)
   params  = every layer's W (units, inputs) then b (units,), back to back (P,)
-  grads   = (N_PARTS, P), each row in the layout of params; state = (2, P) slots
+  grads   = (parts, P), each row in the layout of params; state = (2, P) slots
   acts, deltas = workspace (capacity * sum(sizes),): layer l's block holds
              capacity rows of sizes[l] values; ``layer_rows`` views rows of it.
 
-Training splits every mini-batch into N_PARTS parts. ``train_batches`` is called by
-one thread, or by a team of threads (Python threads: the kernels release the GIL)
-that share the parts and meet at a spin barrier; the arithmetic and its order do not
-depend on the team's size, so one thread and two give bitwise identical results.
+Training splits every mini-batch into ``parts`` parts (the rows of ``grads``, fixed
+per fit by the caller from the core count and the batch size). ``train_batches`` is
+called by one thread, or by a team of up to ``parts`` threads (Python threads: the
+kernels release the GIL) that share the parts and meet at a spin barrier; the
+arithmetic and its order do not depend on the team's size, so any team gives
+bitwise identical results.
 Two ways to split, fixed per fit (they round differently), chosen by the caller:
 
 - by rows: part p runs the whole network on its block of the batch's rows into
-  grads[p]; past a barrier the update, itself split into N_PARTS blocks of the flat
+  grads[p]; past a barrier the update, itself split into ``parts`` blocks of the flat
   parameters, sums the parts' gradients. Two barriers per batch. Every batch moves
   the parameters and partial gradients between the cores' caches.
 - by units (``unit_rows`` > 0): part p owns a block of the first layer's units, and
@@ -49,7 +51,6 @@ from .optimizers import H_MOMENTUM, H_WEIGHT_DECAY, _add_velocity, _apply_update
 from .prefetch import prefetch_row_head
 from .sync import _barrier
 
-N_PARTS = 2
 _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 # Layer and row numbers as NumPy ints, so the helpers they go to compile once
 # (see NO, YES in dense.py).
@@ -96,9 +97,9 @@ def _capacity(buffer, sizes):
 
 
 @kernel(internal=True)
-def _block(count, part):
-    """(first, last) of part ``part`` of ``count`` items cut into N_PARTS blocks."""
-    size = -(-count // N_PARTS)
+def _block(count, part, parts):
+    """(first, last) of part ``part`` of ``count`` items cut into ``parts`` blocks."""
+    size = -(-count // parts)
     first = min(part * size, count)
     return first, min(first + size, count)
 
@@ -213,13 +214,13 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
 
 
 @kernel(inline="always")
-def first_layer_forward(acts, deltas, params, net, rows, part, unit_rows):
-    """Layer 0's outputs for the units of part ``part``, every row of the batch
+def first_layer_forward(acts, deltas, params, net, rows, part, parts, unit_rows):
+    """Layer 0's outputs for the units of part ``part`` of ``parts``, every row of the batch
     (inputs already gathered into block 0), in products of at most ``unit_rows``
     rows; returns that block's L2 penalty."""
     sizes, activations, has_bias, l2 = net
     capacity = _capacity(acts, sizes)
-    first, last = _block(sizes[1], part)
+    first, last = _block(sizes[1], part, parts)
     w, b = _layer_params(params, sizes, has_bias, ZERO)
     block = _unit_block(deltas, rows, first, last)
     x = _layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
@@ -232,14 +233,15 @@ def first_layer_forward(acts, deltas, params, net, rows, part, unit_rows):
 
 
 @kernel(inline="always")
-def first_layer_gradient(dw, db, deltas, acts, net, rows, part, unit_rows, alpha, beta):
-    """Layer 0's gradient for the units of part ``part`` over every row of the batch
+def first_layer_gradient(dw, db, deltas, acts, net, rows, part, parts, unit_rows, alpha,
+                         beta):
+    """Layer 0's gradient for the units of part ``part`` of ``parts`` over every row
     (its output delta already in the deltas' block 1): dw = beta * dw + alpha * dJ/dW
     and db = dJ/db. dw (units of the part, inputs) sums products of at most
     ``unit_rows`` rows; alpha = 1, beta = 0 give the plain gradient."""
     sizes = net[0]
     capacity = _capacity(acts, sizes)
-    first, last = _block(sizes[1], part)
+    first, last = _block(sizes[1], part, parts)
     block = _unit_block(deltas, rows, first, last)
     _copy(block, _layer_rows(deltas, sizes, ONE, ZERO, rows, capacity)[:, first:last])
     x = _layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
@@ -272,16 +274,16 @@ def _copy(out, values):
 def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size):
     """Update params[first:last] from the sum of the parts' gradients (into grads[0])."""
     g = grads[0, first:last]
-    for other in range(1, N_PARTS):
+    for other in range(1, grads.shape[0]):
         _add_into(g, grads[other, first:last])
     _apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
                   optimizer_code, hyper, lr, step_size)
 
 
 @kernel(inline="always")
-def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_rows,
+def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts, unit_rows,
                       optimizer_code, hyper, lr, step_size, into_velocity):
-    """Gradient and update of layer 0's units of part ``part`` over the whole batch;
+    """Gradient and update of layer 0's units of part ``part`` of ``parts`` over the whole batch;
     grads (P,) is the part's row of the gradients.
 
     ``into_velocity`` (plain SGD, no L2 on layer 0, denormals flushed by the CPU):
@@ -294,7 +296,7 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_
     """
     sizes, _, has_bias, l2 = net
     inputs, units = sizes[0], sizes[1]
-    first, last = _block(units, part)
+    first, last = _block(units, part, parts)
     w_first, w_last = first * inputs, last * inputs
     w, _ = _layer_params(params, sizes, has_bias, ZERO)
     dw, db = _layer_params(grads, sizes, has_bias, ZERO)
@@ -309,7 +311,7 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, unit_
             out, beta = w[first:last], float(shrink)
         else:
             out, beta = velocity[first:last], float(momentum)
-    first_layer_gradient(out, db[first:last], deltas, acts, net, rows, part, unit_rows,
+    first_layer_gradient(out, db[first:last], deltas, acts, net, rows, part, parts, unit_rows,
                          alpha, beta)
     if not into_velocity:
         if l2[0] != 0:
@@ -331,8 +333,8 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
 
     team = (worker, workers, sync): this thread's index, the number of threads
     running this call together, and their shared barrier (int64 (2,) zeros).
-    totals (N_PARTS, N_TOTALS) float64, accumulated per part (the caller sums);
-    buffers = (params (P,), grads (N_PARTS, P), state (2, P), acts (C,), deltas (C,))
+    totals (parts, N_TOTALS) float64, accumulated per part (the caller sums);
+    buffers = (params (P,), grads (parts, P), state (2, P), acts (C,), deltas (C,))
     with C >= min(batch_size, n) * sum(sizes); data = (x (N, inputs), y (N, units) or
     empty, labels (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0
     by units rather than by rows (ignored for a one-layer network or a softmax first
@@ -350,6 +352,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
     loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
     sizes = net[0]
+    parts = grads.shape[0]
     # A softmax normalizes over all of a layer's units, so that layer splits by rows;
     # the unit blocks borrow the deltas' block 0, so they need units <= inputs.
     by_units = (unit_rows > 0 and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
@@ -361,7 +364,7 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
     shared = 0  # leading parameters updated per unit block: layer 0's, when split so
     if by_units:
         shared = sizes[1] * sizes[0] + (sizes[1] if net[2][0] else 0)
-    chunk = -(-(n_params - shared) // (N_PARTS * _ALIGN)) * _ALIGN
+    chunk = -(-(n_params - shared) // (parts * _ALIGN)) * _ALIGN
     into_velocity = (by_units and optimizer_code == SGD and net[3][0] == 0
                      and FLUSHES_DENORMALS)
     mode = flush_denormals()
@@ -369,19 +372,20 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
         stop = min(start + batch_size, n)
         rows = stop - start
         batch_order = order[start:stop]
-        part_rows = -(-rows // N_PARTS)
+        part_rows = -(-rows // parts)
         if by_units:
-            for part in range(worker, N_PARTS, workers):
+            for part in range(worker, parts, workers):
                 first = min(part * part_rows, rows)
                 last = min(first + part_rows, rows)
                 _gather_rows(_layer_rows(acts, sizes, ZERO, first, last, capacity), x,
                              batch_order[first:last])
             _barrier(sync, workers)
-            for part in range(worker, N_PARTS, workers):
-                penalty = first_layer_forward(acts, deltas, params, net, rows, part, unit_rows)
+            for part in range(worker, parts, workers):
+                penalty = first_layer_forward(acts, deltas, params, net, rows, part, parts,
+                                              unit_rows)
                 totals[part, T_LOSS] += penalty * rows
             _barrier(sync, workers)
-        for part in range(worker, N_PARTS, workers):
+        for part in range(worker, parts, workers):
             first = min(part * part_rows, rows)
             last = min(first + part_rows, rows)
             if last > first:
@@ -397,17 +401,17 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
         # Losses are >= 0, so the running sums turn non-finite exactly when a batch does;
         # every worker reads the same sums here and leaves together.
         running_loss = 0.0
-        for part in range(N_PARTS):
+        for part in range(parts):
             running_loss += totals[part, T_LOSS]
         if not math.isfinite(running_loss):
             if worker == 0:
                 totals[0, T_DIVERGED] = 1.0
             break
         lr, step_size = rates[batch, 0], rates[batch, 1]
-        for part in range(worker, N_PARTS, workers):
+        for part in range(worker, parts, workers):
             if by_units:
                 _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
-                                  unit_rows, optimizer_code, hyper, lr, step_size,
+                                  parts, unit_rows, optimizer_code, hyper, lr, step_size,
                                   into_velocity)
             first = min(shared + part * chunk, n_params)
             _update(params, grads, state, first, min(first + chunk, n_params), optimizer_code,

@@ -149,6 +149,6 @@ def test_the_unit_split_blocks_only_when_the_blas_gains(monkeypatch):
     model.build()
     engine = CpuEngine(model)
     monkeypatch.setattr(blas, "_openblas_core", lambda: "SkylakeX")
-    assert [engine.unit_rows(b) for b in (16, 32, 33, 128)] == [16, 32, 32, 32]
+    assert [engine.unit_rows(b, 2) for b in (16, 32, 33, 128)] == [16, 32, 32, 32]
     monkeypatch.setattr(blas, "_openblas_core", lambda: "Haswell")
-    assert [engine.unit_rows(b) for b in (16, 32, 33, 128)] == [16, 32, 33, 128]
+    assert [engine.unit_rows(b, 2) for b in (16, 32, 33, 128)] == [16, 32, 33, 128]

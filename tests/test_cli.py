@@ -207,7 +207,7 @@ def test_missing_data_reports_the_loaders_message(capsys, tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("argv, message", [
     (["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd and rmsprop"),
-    (["--optimizer", "sgd", "--momentum", "1.5"], "SGD: momentum must be in [0, 1.0)"),
+    (["--optimizer", "sgd", "--momentum", "1.5"], "SGD: momentum must be in [0, 1]"),
     (["--lr", "-1"], "Adam: learning_rate must be a finite number >= 0, got -1.0."),
 ])
 def test_bad_optimizer_values_exit_2(capsys, argv, message):

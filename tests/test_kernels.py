@@ -321,22 +321,22 @@ SPLIT_CASES = {
 }
 
 
-def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimizer):
-    """kn.train_batches over one epoch with a team of ``workers`` threads; returns
-    (summed totals, params, optimizer state)."""
+def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimizer, parts=2):
+    """kn.train_batches over one epoch, each batch in ``parts`` parts, with a team of
+    ``workers`` threads; returns (summed totals, params, optimizer state)."""
     dtype = model.dtype
     n = x.shape[0]
     params = model.params.copy()
     sizes = model._net[0]
     workspace = min(batch_size, n) * int(sizes.sum())
-    buffers = (params, np.zeros((kn.N_PARTS, params.size), dtype),
+    buffers = (params, np.zeros((parts, params.size), dtype),
                np.zeros((2, params.size), dtype), np.zeros(workspace, dtype),
                np.zeros(workspace, dtype))
     data = (x.astype(dtype), np.zeros((0, sizes[-1]), dtype), labels,
             np.linspace(0.5, 1.5, n).astype(dtype))
     order = np.random.default_rng(5).permutation(n)
     n_batches = -(-n // batch_size)
-    totals = np.zeros((kn.N_PARTS, codes.N_TOTALS))
+    totals = np.zeros((parts, codes.N_TOTALS))
     sync = np.zeros(2, np.int64)
     run_codes = (LOSSES["sparse_categorical_crossentropy"], codes.SPARSE_ACCURACY, False)
     args = (totals, model._net, buffers, data, order, batch_size, unit_rows, run_codes,
@@ -354,8 +354,9 @@ def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimize
 @pytest.mark.parametrize("batch_size", [1, 7, 29])
 def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
     """Split by rows, by first-layer units, or by units with that layer's products
-    cut into 4-row blocks; one thread or two: the team's size changes nothing
-    (bitwise), the split only the rounding."""
+    cut into 4-row blocks, into 4 parts; a team of 1 to 4 threads (more threads than
+    these 2 cores): the team's size changes nothing (bitwise), the split only the
+    rounding."""
     sizes, activations, use_bias, strength = SPLIT_CASES[case]
     model = make_model(sizes, activations, use_bias=use_bias,
                        l2=L2(strength) if strength else None)
@@ -365,11 +366,11 @@ def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
     splits = {"rows": 0, "units": batch_size, "units, 4-row products": 4}
     runs = {}
     for split, unit_rows in splits.items():
-        for workers in (1, 2):
+        for workers in (1, 2, 3, 4):
             runs[split, workers] = run_train_batches(
-                model, x, labels, batch_size, unit_rows, workers, Adam(0.01))
-        for one, two in zip(runs[split, 1], runs[split, 2]):
-            np.testing.assert_array_equal(one, two)
+                model, x, labels, batch_size, unit_rows, workers, Adam(0.01), parts=4)
+            for one, other in zip(runs[split, 1], runs[split, workers]):
+                np.testing.assert_array_equal(one, other)
         for by_rows, split_so in zip(runs["rows", 1], runs[split, 1]):
             np.testing.assert_allclose(split_so, by_rows, rtol=1e-10, atol=1e-13)
     assert runs["units", 1][0][codes.T_BATCHES] == -(-29 // batch_size)

@@ -26,9 +26,9 @@ def measure(runner, seconds_per_batch):
 
 @pytest.fixture
 def runner(monkeypatch):
-    runner = TeamRunner()
+    runner = TeamRunner(2)
     runner._is_compiled = True
-    monkeypatch.setattr(TeamRunner, "team_sizes", staticmethod(lambda: [2, 1]))
+    monkeypatch.setattr(TeamRunner, "team_sizes", lambda self: [2, 1])
     return runner
 
 
@@ -70,7 +70,6 @@ def test_slow_batches_keep_max_calls_per_epoch(runner):
 
 class FakeKernels:
     """Stands in for fastnn.kernels.network: each worker's call sleeps ``seconds``."""
-    N_PARTS = 2
 
     def __init__(self, seconds):
         self.seconds = seconds
@@ -97,7 +96,8 @@ class LateStartPool(ThreadPoolExecutor):
 def test_the_team_is_timed_from_its_helper_start_and_short_calls_not_at_all(
         runner, monkeypatch):
     monkeypatch.setattr(_scheduler, "kernels", FakeKernels(0.02))
-    runner._pool = LateStartPool(0.2)
+    late = LateStartPool(0.2)
+    monkeypatch.setattr(_scheduler._threads, "pool", lambda: late)
     for _ in range(2):  # the first call of a size warms it up, untimed
         runner.run(2, 10, "args")
     assert runner.seconds_per_batch[2] < 0.01  # 0.02 s / 10 batches, not 0.22 s / 10
@@ -106,7 +106,7 @@ def test_the_team_is_timed_from_its_helper_start_and_short_calls_not_at_all(
     for _ in range(2):
         runner.run(1, 10, "args")
     assert 1 not in runner.seconds_per_batch  # too short to time
-    runner._pool.shutdown()
+    late.shutdown()
 
 
 def test_one_slow_call_does_not_switch_the_team_size(runner):

@@ -314,11 +314,11 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     """The CPU train_epoch (split by rows) from fresh buffers; returns (totals, params,
     state).
 
-    The CPU splits each batch into N_PARTS parts with their own gradient buffers and
+    The CPU splits each batch into parts with their own gradient buffers and
     per-part totals (summed here); the device does not.
     """
     sizes = net[0]
-    parts = cpu_network.N_PARTS
+    parts = 2
     workspace = batch_size * int(sizes.sum())
     totals = np.zeros((parts, codes.N_TOTALS))
     buffers = (params.copy(), np.zeros((parts, params.size), params.dtype),
