@@ -134,6 +134,8 @@ examples:
   fastnn bench --synthetic --samples 10000 --repeats 5 --threads 1
   fastnn bench --frameworks fastnn,numpy --dtype float64
   fastnn bench --frameworks torch,jax,keras --optimizer sgd --momentum 0.9
+  fastnn bench --models 16 --optimizer sgd --batch-size 32,128
+  fastnn bench --models 64 --problem tabular --optimizer sgd --batch-size 32
 
 Every framework starts each epoch from the same initial weights (fastnn's
 seeded Glorot draw) and trains one shuffled epoch on the same data, after an
@@ -235,6 +237,14 @@ def _bench_parser(subparsers):
                        help="timed rounds (one epoch of each framework) per batch size")
     group.add_argument("--frameworks", default=",".join(FRAMEWORKS), metavar="NAMES",
                        help="comma-separated subset of " + ", ".join(FRAMEWORKS))
+    group.add_argument("--models", type=positive_int, default=None, metavar="K",
+                       help="time K models at once instead: fastnn.fit_many against the K "
+                            "models fit one after another and JAX's vmap over them, each "
+                            "model its own seed and learning rate (sgd: momentum 0.9, rates "
+                            "spread over 1e-3..1e-1; adam: 1e-3); the network is --problem's")
+    group.add_argument("--problem", choices=["seed", "tabular"], default="seed",
+                       help="with --models: seed = 784-64-64-10 on the dataset; tabular = "
+                            "8-32-32-1, mse, 16,384 synthetic rows")
     _add_threads_option(group)
     parser.set_defaults(func=run_bench)
 
@@ -667,6 +677,8 @@ def _bench_spec(args):
 
 def run_bench(args):
     """``fastnn bench``: the epoch-time table. Returns 0."""
+    if args.models is not None:
+        return run_bench_models(args)
     names = _frameworks(args.frameworks)
     spec = _bench_spec(args)
     (x, y), _ = load_arrays(args, synthetic_samples=60000)
@@ -680,6 +692,32 @@ def run_bench(args):
     print(format_table(rows))
     for note in notes:
         print("note: " + note)
+    return 0
+
+
+def run_bench_models(args):
+    """``fastnn bench --models K``: many models at once (``fastnn.many_bench``)."""
+    import numba
+
+    from . import many_bench
+
+    if args.optimizer not in ("sgd", "adam"):
+        raise UsageError(f"--models times sgd or adam, not {args.optimizer}")
+    data = None
+    if args.problem == "seed":
+        (x, y), _ = load_arrays(args, synthetic_samples=60000)
+        data = (x, y)
+    n = many_bench.PROBLEMS[args.problem]["n"] if data is None else data[0].shape[0]
+    if max(args.batch_size) > n:
+        raise UsageError(f"--batch-size {max(args.batch_size)} exceeds the {n} samples")
+    with thread_limit(args.threads):
+        threads = numba.get_num_threads()
+        print(f"fastnn bench --models {args.models}: {args.problem} problem, {args.optimizer}, "
+              f"{args.dtype}, {threads} thread(s), {args.repeats} timed epochs per runner"
+              + ("" if many_bench.jax_available() else "; JAX not installed: no vmap row"))
+        rows = many_bench.bench(args.problem, args.models, args.batch_size, args.optimizer,
+                                args.repeats, data=data, dtype=args.dtype, threads=threads)
+    print(many_bench.format_rows(args.problem, args.models, rows))
     return 0
 
 

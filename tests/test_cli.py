@@ -277,6 +277,28 @@ def test_bench_synthetic_prints_the_table(capsys):
             assert (name, 128) in rows or f"note: {name}: skipped, import failed" in out
 
 
+def test_bench_models_prints_the_many_models_table(capsys):
+    status, out, _ = run(capsys, "bench", "--models", "3", "--problem", "tabular",
+                         "--optimizer", "sgd", "--batch-size", "512", "--repeats", "1")
+    assert status == 0
+    assert "fastnn bench --models 3: tabular problem, sgd, float32" in out
+    assert "3 x tabular (8-32-32-1), all models, seconds per epoch" in out
+    row = out.strip().splitlines()[-1].split(" | ")
+    assert row[0] == "512" and float(row[-1]) > 0  # the FLOP floor
+    assert "sequential / fit_many" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--optimizer", "rmsprop"], "--models times sgd or adam, not rmsprop"),
+    (["--problem", "tabular", "--batch-size", "20000"],
+     "--batch-size 20000 exceeds the 16384 samples"),
+])
+def test_bench_models_errors_exit_2(capsys, argv, message):
+    status, _, err = run(capsys, "bench", "--models", "2", *argv)
+    assert status == 2
+    assert message in err
+
+
 def test_bench_times_frameworks_in_turn_and_takes_the_median_ratio_per_round():
     """Each round times every framework once, starting one framework later each time,
     and the ratio is the median of the rounds' ratios: a load that doubles every
