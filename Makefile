@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench,mkl,sklearn,dask]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,mkl,sklearn,dask,peers]"
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's package where apt is usable; otherwise fastnn
