@@ -9,7 +9,8 @@ from .many import cross_validation_weights, fit_many
 from .model import Sequential
 from .saving import load_model
 from .seeding import set_random_seed
+from .sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Sequential", "fit_many", "cross_validation_weights", "load_model", "set_random_seed", "callbacks", "datasets",
+__all__ = ["Dense", "Sequential", "fit_many", "cross_validation_weights", "sweep", "SweepResult", "load_model", "set_random_seed", "callbacks", "datasets",
            "initializers", "optimizers", "regularizers", "schedules", "__version__"]
