@@ -123,6 +123,7 @@ def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None
         validations = _in_model_order(groups, validations)
         datasets = {g: _rows(data, slice(None, split)) for g, data in datasets.items()}
         n = split
+    batch_size = min(batch_size, n)  # as fit: a batch never holds more than the samples
     for model in models:
         model._build_for(datasets[0][0])
 

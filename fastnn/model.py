@@ -4,6 +4,7 @@ up to 40 compiled calls over chunks of mini-batches, with Python only in between
 import contextlib
 import os
 import threading
+import weakref
 from functools import cache
 
 import numpy as np
@@ -253,6 +254,11 @@ class Sequential:
             "cuda" runs the cuda.jit kernels with every buffer resident on the GPU.
         """
         optimizer = _optimizers.get(optimizer)
+        owner = _optimizer_owners.get(optimizer)
+        if owner is not None and owner() is not None and owner() is not self:
+            raise ValueError("compile: this optimizer instance is already compiled into another "
+                             "model; its step count and slots belong to that model. Pass a "
+                             f"new {type(optimizer).__name__}(...) to each model.")
         if loss is None:
             raise ValueError("compile: loss is required. Expected one of: "
                              + ", ".join(repr(k) for k in LOSSES) + ".")
@@ -274,6 +280,7 @@ class Sequential:
         # (fastnn._scheduler) do not depend on the optimizer or the loss
         self.optimizer, self.loss, self._loss_code = optimizer, loss.lower(), loss_code
         self.metrics, self.device = metric_names, device
+        _optimizer_owners[optimizer] = weakref.ref(self)
         if self.built:
             self._state = np.zeros((2, self.params.size), dtype=self.dtype)
 
@@ -329,6 +336,10 @@ class Sequential:
             weights *= sample_weight
         if class_weight is not None:
             weights *= _losses.class_weights(where, class_weight, y, labels, self._loss_code)
+            if not np.isfinite(weights).all():
+                raise ValueError(f"{where}: class_weight gives sample weights too large for "
+                                 f"{self.dtype.name} (they overflow to inf); scale the weights "
+                                 "down.")
         return weights
 
     def _data(self, where, x, y, sample_weight=None, class_weight=None, features=None):
@@ -431,6 +442,9 @@ class Sequential:
                                     *validation_data[2:], features=data[0].shape[1])
         else:
             validation = None
+        # A batch never holds more than the samples; so capped, a huge batch_size (say
+        # 2**63) cannot overflow the kernels' integers.
+        batch_size = min(batch_size, data[0].shape[0])
         self._build_for(data[0])
 
         history = History()
@@ -589,6 +603,11 @@ class Sequential:
         """Write the whole model (architecture, compile config, weights, optimizer
         state, RNG, epoch counter) to one .npz file, atomically. See ``fastnn.saving``."""
         from .saving import save_model
+        trainer = _training["models"].get(id(self))
+        if trainer is not None and trainer != threading.get_ident():
+            raise RuntimeError("save: the model is training in another thread, and its weights "
+                               "change while a file is written; save from a callback (e.g. "
+                               "ModelCheckpoint) or after fit returns.")
         save_model(self, path)
 
     def _restore_training_state(self, path):
@@ -606,7 +625,11 @@ def _layer_views(buffer, net, slices):
             for l, (w, b) in enumerate(slices)]
 
 
-_training = {"models": set(), "lock": threading.Lock()}
+# Which model each optimizer instance is compiled into (its step count and slots are
+# that model's): weak on both sides, so neither is kept alive by the other.
+_optimizer_owners = weakref.WeakKeyDictionary()
+# The models being trained, each with the thread that trains it.
+_training = {"models": {}, "lock": threading.Lock()}
 
 
 @contextlib.contextmanager
@@ -622,17 +645,18 @@ def training(models, where):
                 raise RuntimeError(f"{where}: {name} is already training (in another thread, "
                                    "or from one of its own callbacks); wait for that fit to "
                                    "end.")
-        _training["models"].update(ids)
+        _training["models"].update(dict.fromkeys(ids, threading.get_ident()))
     try:
         yield
     finally:
         with _training["lock"]:
-            _training["models"].difference_update(ids)
+            for key in ids:
+                del _training["models"][key]
 
 
 def _forget_training_after_fork():
     """A forked child runs none of its parent's fits."""
-    _training["models"] = set()
+    _training["models"] = {}
     _training["lock"] = threading.Lock()
 
 

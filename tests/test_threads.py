@@ -163,3 +163,63 @@ def test_a_failing_initializer_leaves_the_model_unbuilt():
                                          r"\(1, 1\), expected \(3, 4\)"):
         model.build()
     assert not model.built
+
+
+def test_save_from_another_thread_while_training_is_refused(tmp_path):
+    import threading
+
+    from fastnn.callbacks import Callback, ModelCheckpoint
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2000, 8)), rng.integers(0, 2, 2000)
+    model = Sequential([Dense(4, activation="relu", input_dim=8),
+                        Dense(2, activation="softmax")], seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    inside, release = threading.Event(), threading.Event()
+
+    class Hold(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            inside.set()
+            release.wait(30)
+
+    worker = threading.Thread(target=model.fit, args=(x, y), kwargs=dict(
+        epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "m.npz")), Hold()]))
+    worker.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(RuntimeError, match="save: the model is training in another thread"):
+            model.save(tmp_path / "other.npz")
+    finally:
+        release.set()
+        worker.join(60)
+    assert (tmp_path / "m.npz").exists()  # the fit's own checkpoint was written
+    model.save(tmp_path / "other.npz")  # fit returned: allowed
+
+
+def test_one_optimizer_instance_serves_one_model():
+    optimizer = SGD(0.1)
+    first = Sequential([Dense(2, input_dim=3)])
+    first.compile(optimizer=optimizer, loss="mse")
+    first.compile(optimizer=optimizer, loss="mse")  # the same model again: fine
+    with pytest.raises(ValueError, match="compile: this optimizer instance is already "
+                                         "compiled into another model"):
+        Sequential([Dense(2, input_dim=3)]).compile(optimizer=optimizer, loss="mse")
+    del first
+    import gc
+    gc.collect()
+    Sequential([Dense(2, input_dim=3)]).compile(optimizer=optimizer, loss="mse")
+
+
+def test_huge_batch_sizes_and_overflowing_class_weights():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((50, 3)), rng.integers(0, 2, 50)
+    model = Sequential([Dense(2, activation="softmax", input_dim=3)], seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="class_weight gives sample weights too large for "
+                                         "float32"):
+        model.fit(x, y, class_weight={0: 1.0, 1: 1e39}, verbose=0)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x, y, batch_size=2 ** 63, verbose=0)
+    assert model.optimizer.iterations == 1
