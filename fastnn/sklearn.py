@@ -1,0 +1,759 @@
+"""scikit-learn estimators on fastnn: ``MLPClassifier`` and ``MLPRegressor``.
+
+Drop-ins for ``sklearn.neural_network``'s classes of the same names (scikit-learn
+1.9): the same constructor parameters, defaults, fitted attributes and training
+rules (loss with scikit-learn's L2 term, its SGD and Adam updates, learning-rate
+schedules, early stopping, lbfgs through SciPy), computed by compiled kernels
+(``fastnn.kernels.sklearn_rules``) on a fastnn ``Sequential`` that holds the
+weights and predicts.
+
+One parameter is fastnn's own: ``dtype`` (default ``"float32"``). scikit-learn
+computes in the input's dtype, float64 for most data; ``dtype="float64"`` follows
+scikit-learn's arithmetic to rounding (given the same ``random_state`` it draws the
+same initial weights, shuffles and splits the same way).
+
+scikit-learn is an optional dependency: ``pip install "fastnn[sklearn]"``.
+"""
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle as _shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                      unique_labels)
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from . import Dense, Sequential
+from .kernels import sklearn_rules as rules
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's activation names -> fastnn's.
+_HIDDEN = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_OUTPUT = {"identity": "linear", "exp": "linear", "logistic": "sigmoid", "softmax": "softmax"}
+_LOSS_CODES = {"identity": rules.SQUARED_ERROR, "exp": rules.POISSON,
+               "softmax": rules.LOG_LOSS, "logistic": rules.BINARY_LOG_LOSS}
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+# Rows per kernel call of predict and of the lbfgs objective (bounds the workspace).
+_CHUNK_ROWS = 4096
+
+
+class _Solver:
+    """The stochastic solver's state: scikit-learn's ``SGDOptimizer`` or
+    ``AdamOptimizer`` with the slots in one (2, P) array (velocity; or m and s)."""
+
+    def __init__(self, estimator, size, dtype):
+        self.rule = rules.SGD if estimator.solver == "sgd" else rules.ADAM
+        self.learning_rate_init = float(estimator.learning_rate_init)
+        self.learning_rate = self.learning_rate_init
+        self.lr_schedule = estimator.learning_rate
+        self.power_t = float(estimator.power_t)
+        self.t = 0
+        self.state = np.zeros((2, size), dtype=dtype)
+        self.hyper = np.zeros(rules.N_HYPER)
+        self.hyper[rules.H_MOMENTUM] = estimator.momentum
+        self.hyper[rules.H_NESTEROV] = float(bool(estimator.nesterovs_momentum))
+        self.hyper[rules.H_BETA_1] = estimator.beta_1
+        self.hyper[rules.H_BETA_2] = estimator.beta_2
+        self.hyper[rules.H_EPSILON] = estimator.epsilon
+
+    def iteration_ends(self, time_step):
+        """scikit-learn's 'invscaling': lr = lr_init / (t + 1) ** power_t (SGD only)."""
+        if self.rule == rules.SGD and self.lr_schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """True to stop; SGD with 'adaptive' divides the rate by 5 instead, down to 1e-6."""
+        if self.rule == rules.ADAM or self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of the two estimators (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions(set(_DTYPES))],
+    }
+
+    # ----------------------------------------------------------- the network
+    def _build_model(self, layer_units, dtype):
+        """A fastnn Sequential for ``layer_units`` (n_in, hidden..., n_out) whose flat
+        buffer the fitted attributes view (see ``_attach``)."""
+        hidden = _HIDDEN[self.activation]
+        layers = [Dense(int(units), activation=hidden) for units in layer_units[1:-1]]
+        layers.append(Dense(int(layer_units[-1]), activation=_OUTPUT[self.out_activation_]))
+        model = Sequential(layers, dtype=np.dtype(dtype).name, seed=0)
+        model.build(int(layer_units[0]))
+        return model
+
+    def _attach(self, model):
+        """Point ``coefs_`` (n_in, n_out) and ``intercepts_`` at the model's buffer."""
+        params, coefs, intercepts, offset = model.params, [], [], 0
+        for fan_in, fan_out in _pairs(self._layer_units(model)):
+            w = params[offset:offset + fan_in * fan_out].reshape(fan_out, fan_in)
+            offset += fan_in * fan_out
+            coefs.append(w.T)
+            intercepts.append(params[offset:offset + fan_out])
+            offset += fan_out
+        self._model = model
+        self._views = (coefs, intercepts)
+        self.coefs_, self.intercepts_ = list(coefs), list(intercepts)
+
+    @staticmethod
+    def _layer_units(model):
+        return [model.input_dim] + [layer.units for layer in model.layers]
+
+    def _network(self):
+        """The model, its buffer holding ``coefs_``/``intercepts_`` even when they were
+        replaced or modified since (scikit-learn lets users set them)."""
+        model = getattr(self, "_model", None)
+        views = getattr(self, "_views", None)
+        if (model is not None and views is not None
+                and len(self.coefs_) == len(views[0])
+                and all(a is b for a, b in zip(self.coefs_, views[0]))
+                and all(a is b for a, b in zip(self.intercepts_, views[1]))):
+            return model
+        coefs = [np.asarray(c) for c in self.coefs_]
+        intercepts = [np.asarray(b) for b in self.intercepts_]
+        units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        dtype = _DTYPES[self.dtype]
+        if (model is None or self._layer_units(model) != units
+                or model.dtype != np.dtype(dtype)):
+            model = self._build_model(units, dtype)
+        self._attach(model)
+        for view, value in zip(self._views[0] + self._views[1], coefs + intercepts):
+            view[...] = value
+        return model
+
+    def _net(self, model):
+        """The (sizes, activation codes, has_bias, l2) tuple the kernels read."""
+        from .registries import ACTIVATIONS
+        sizes = np.array(self._layer_units(model), dtype=np.int64)
+        codes = np.array([ACTIVATIONS[layer.activation] for layer in model.layers],
+                         dtype=np.int64)
+        return (sizes, codes, np.ones(len(model.layers), dtype=np.bool_),
+                np.zeros(len(model.layers)))
+
+    # ------------------------------------------------------------------ fit
+    def _init_coef(self, fan_in, fan_out, dtype):
+        """Glorot-uniform draws in scikit-learn's order (bound sqrt(2/(fan_in+fan_out))
+        for logistic, sqrt(6/...) otherwise), so a random_state gives its weights."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = self._random_state.uniform(-bound, bound, fan_out)
+        return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not isinstance(self, ClassifierMixin):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        model = self._build_model(layer_units, dtype)
+        self._attach(model)
+        for i in range(self.n_layers_ - 1):
+            coef, intercept = self._init_coef(layer_units[i], layer_units[i + 1], dtype)
+            self.coefs_[i][...] = coef
+            self.intercepts_[i][...] = intercept
+        self._best_params = model.params.copy()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        dtype = _DTYPES[self.dtype]
+        layer_units = [X.shape[1]] + hidden_layer_sizes + [y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+        else:
+            self.n_outputs_ = y.shape[1]
+        model = self._network()
+        if self._layer_units(model) != layer_units:
+            raise ValueError(f"fit: the fitted network has layer sizes "
+                             f"{self._layer_units(model)}, but this data and "
+                             f"hidden_layer_sizes need {layer_units}; fit without warm_start.")
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(model, X, y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(model, X, y, sample_weight)
+        if not np.isfinite(model.params).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data may"
+                             " contain large values and need to be preprocessed.")
+        return self
+
+    def _kernel_data(self, X, y, sample_weight):
+        """(x, csr, y, weights) as the kernels take them, in the model's dtype."""
+        dtype = _DTYPES[self.dtype]
+        if scipy.sparse.issparse(X):
+            X = scipy.sparse.csr_matrix(X, dtype=dtype)
+            csr = (np.ascontiguousarray(X.data), X.indices.astype(np.int64),
+                   X.indptr.astype(np.int64))
+            x = np.zeros((0, X.shape[1]), dtype=dtype)
+        else:
+            # Writeable as well: Numba compiles read-only arrays (memory maps that
+            # joblib hands to workers) as a type of their own.
+            x = np.require(X, dtype=dtype, requirements=["C", "W"])
+            csr = (np.zeros(0, dtype=dtype), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        y = np.require(y, dtype=dtype, requirements=["C", "W"])
+        if sample_weight is None:
+            weights = np.ones(y.shape[0], dtype=dtype)
+        else:
+            weights = np.require(sample_weight, dtype=dtype, requirements=["C", "W"])
+        return (x, csr, y, weights)
+
+    def _fit_stochastic(self, model, X, y, sample_weight, incremental):
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = _Solver(self, model.params.size, model.dtype)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = y if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            split = train_test_split(*arrays, random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X_train, X_val, y_train, y_val = split[:4]
+            sample_weight_train, sample_weight_val = (
+                (None, None) if sample_weight is None else split[4:])
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            if isinstance(self, ClassifierMixin):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        else:
+            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_val = y_val = sample_weight_val = None
+        n_samples = X_train.shape[0]
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        data = self._kernel_data(X_train, y_train, sample_weight_train)
+        net = self._net(model)
+        solver = self._optimizer
+        width = int(net[0].sum())
+        acts = np.empty(batch_size * width, dtype=model.dtype)
+        deltas = np.empty(batch_size * width, dtype=model.dtype)
+        grads = np.empty(model.params.size, dtype=model.dtype)
+        loss_code = _LOSS_CODES[self.out_activation_]
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
+                solver.hyper[rules.H_LEARNING_RATE] = solver.learning_rate
+                solver.hyper[rules.H_ALPHA] = self.alpha
+                with threadpool_limits(limits=1, user_api="blas"):
+                    accumulated = rules.train_epoch(
+                        model.params, solver.state, grads, acts, deltas, net, data,
+                        np.ascontiguousarray(sample_idx, dtype=np.int64), batch_size,
+                        loss_code, solver.rule, solver.hyper, solver.t)
+                if solver.rule == rules.ADAM:
+                    solver.t += -(-n_samples // batch_size)
+                self.n_iter_ += 1
+                self.loss_ = accumulated / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._update_no_improvement_count(early_stopping, X_val, y_val,
+                                                  sample_weight_val)
+                solver.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                    if solver.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
+                                  "the optimization hasn't converged yet." % self.max_iter,
+                                  ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if early_stopping:
+            model.params[...] = self._best_params
+
+    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+        if early_stopping:
+            score = self._score(X, y, sample_weight=sample_weight)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self._model.params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _fit_lbfgs(self, model, X, y, sample_weight):
+        data = self._kernel_data(X, y, sample_weight)
+        net = self._net(model)
+        rows = max(1, min(X.shape[0], _CHUNK_ROWS))
+        width = int(net[0].sum())
+        acts = np.empty(rows * width, dtype=model.dtype)
+        deltas = np.empty(rows * width, dtype=model.dtype)
+        grads = np.empty(model.params.size, dtype=model.dtype)
+        loss_code = _LOSS_CODES[self.out_activation_]
+        alpha = float(self.alpha)
+
+        def loss_and_gradient(packed):
+            model.params[...] = packed
+            loss = rules.objective(grads, model.params, acts, deltas, net, data, loss_code,
+                                   alpha)
+            return loss, grads.astype(np.float64)
+
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = scipy.optimize.minimize(loss_and_gradient,
+                                             model.params.astype(np.float64),
+                                             method="L-BFGS-B", jac=True, options=options)
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        model.params[...] = result.x
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classification) or real numbers (regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    # -------------------------------------------------------------- predict
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        model = self._network()
+        if scipy.sparse.issparse(X):
+            X = scipy.sparse.csr_matrix(X)
+            out = np.concatenate([model.predict(X[i:i + _CHUNK_ROWS].toarray())
+                                  for i in range(0, X.shape[0], _CHUNK_ROWS)])
+        else:
+            out = model.predict(np.require(X, dtype=model.dtype, requirements=["C", "W"]))
+        if self.out_activation_ == "exp":
+            np.exp(out, out=out)
+        return out
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop("_model", None)
+        state.pop("_views", None)
+        for key in ("coefs_", "intercepts_"):
+            if key in state:
+                state[key] = [np.array(a) for a in state[key]]
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _pairs(units):
+    return list(zip(units[:-1], units[1:]))
+
+
+_DOC_PARAMETERS = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The i-th element is the number of units of the i-th hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'lbfgs' runs SciPy's L-BFGS-B on the whole data's loss and gradient.
+    alpha : float, default=0.0001
+        L2 strength: the loss adds alpha / (2 * sum of the batch's sample weights) *
+        sum of the squared weights (biases excluded).
+    batch_size : int or 'auto', default='auto'
+        'auto' is min(200, n_samples); ignored by lbfgs.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule of the 'sgd' solver.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+        Exponent of 'invscaling': lr = learning_rate_init / (t + 1) ** power_t,
+        t the samples seen.
+    max_iter : int, default=200
+        Epochs (stochastic solvers) or iterations (lbfgs).
+    shuffle : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+        Initial weights, shuffling and the early-stopping split.
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when its score stops
+        improving by ``tol`` for ``n_iter_no_change`` epochs; keeps the best weights.
+    validation_fraction : float, default=0.1
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        Most loss evaluations of lbfgs.
+    dtype : {'float32', 'float64'}, default='float32'
+        fastnn only: the dtype of the weights and of all computation. scikit-learn
+        computes in the input's dtype (float64 for most data); 'float64' reproduces
+        its arithmetic to rounding.
+"""
+
+_DOC_ATTRIBUTES = """
+    coefs_ : list of ndarray, each (n_in, n_out)
+        Views of the weights held by the fastnn model; assign or modify to change them.
+    intercepts_ : list of ndarray, each (n_out,)
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
+    n_iter_ : int
+    t_ : int
+        Training samples seen.
+    loss_ : float
+    best_loss_ : float or None
+    loss_curve_ : list of float
+        The mean of the batch losses of each epoch (stochastic solvers).
+    validation_scores_ : list of float or None
+    best_validation_score_ : float or None
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron classifier, scikit-learn's, trained by fastnn.
+
+    Log-loss (softmax for several classes, logistic for two or for multilabel
+    0/1 targets) minimized by 'adam', 'sgd' or 'lbfgs', with scikit-learn 1.9's
+    parameters, defaults and rules.
+
+    Parameters
+    ----------{_DOC_PARAMETERS}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+{_DOC_ATTRIBUTES}
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastnn.sklearn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier((16,), solver="lbfgs", random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    loss = "log_loss"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same "
+                                     "classes as in the previous call to fit. Previously "
+                                     f"got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError("`y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predicted classes, (n_samples,) or (n_samples, n_labels) for multilabel."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y); ``classes`` (all the labels) is required on the first call.
+
+        Returns
+        -------
+        self
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), in the order of ``classes_``."""
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X))."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron regressor, scikit-learn's, trained by fastnn.
+
+    Half squared error (identity output) or half Poisson deviance (exp output),
+    minimized by 'adam', 'sgd' or 'lbfgs', with scikit-learn 1.9's parameters,
+    defaults and rules.
+
+    Parameters
+    ----------
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'{_DOC_PARAMETERS}
+    Attributes
+    ----------{_DOC_ATTRIBUTES}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastnn.sklearn import MLPRegressor
+    >>> X = np.linspace(0, 1, 50).reshape(-1, 1)
+    >>> reg = MLPRegressor((8,), solver="lbfgs", random_state=0).fit(X, X.ravel())
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float32"):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    def predict(self, X):
+        """Predicted values, (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
