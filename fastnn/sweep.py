@@ -387,9 +387,7 @@ def _runner(client, build):
 
 
 def _check_metric(metric, model, index, validated):
-    logged = ["loss"] + list(model.metrics)
-    if validated:
-        logged += ["val_" + name for name in logged]
+    logged = _logged(model, validated)
     if metric not in logged:
         hint = ("; val_* quantities need validation_split, validation_data or cv"
                 if metric.startswith("val_") and not validated else "")
@@ -519,8 +517,10 @@ def _train_group(payload, indices):
                 except Exception as error:
                     entries[i] = {"error": f"fit: {type(error).__name__}: {error}"}
     best = None
+    validated = (folds is not None or payload["validation_data"] is not None
+                 or payload["validation_split"] > 0)
     for i, (models, histories, seconds) in trained.items():
-        entries[i] = _entry(histories, seconds)
+        entries[i] = _entry(histories, seconds, _logged(models[0], validated))
         score = entries[i].get(payload["metric"])
         if entries[i]["error"] is None and score is not None and np.isfinite(score):
             candidate = (_rank(score, payload["mode"]), i)
@@ -561,9 +561,16 @@ def _fit(payload, members):
     return result
 
 
-def _entry(histories, seconds):
+def _logged(model, validated):
+    """The names a model's History logs."""
+    names = ["loss"] + list(model.metrics)
+    return names + ["val_" + name for name in names] if validated else names
+
+
+def _entry(histories, seconds, names):
     """A result entry from one config's histories (one per fold): final values, the
-    history (the folds' mean) and an error for a model that diverged."""
+    history (the folds' mean) and an error for a model that diverged (its final
+    values NaN: ``names`` are what it would have logged)."""
     error = None
     for k, history in enumerate(histories):
         if history.stop_reason == "diverged":
@@ -587,8 +594,8 @@ def _entry(histories, seconds):
             entry[name] = float(np.mean([fold[name] for fold in entry["folds"]]))
     else:
         entry.update({name: values[-1] for name, values in history.items()})
-    if error is not None:  # the last epoch's values are those of the failed epoch
-        entry.update({name: float("nan") for name in history})
+    if error is not None:  # no finite values to report
+        entry.update({name: float("nan") for name in names})
     return entry
 
 
