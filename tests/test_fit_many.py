@@ -321,3 +321,15 @@ def test_progress_lines(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("Epoch 1/2 - 2 training - loss: ")
     assert "accuracy: " in lines[1]
+
+
+def test_the_cross_validation_example_runs(capsys):
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "examples" / "fit_many_folds.py"
+    runpy.run_path(str(path), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    accuracies = [float(line.split("validation accuracy ")[1].split()[0]) for line in lines]
+    assert max(accuracies) > 0.7  # the spirals are learnable at a good rate
