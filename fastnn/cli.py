@@ -42,7 +42,9 @@ LABELS = {"fastnn": "fastnn", "numpy": "numpy reference", "torch": "pytorch",
           "sklearn": "scikit-learn", "jax": "jax", "keras": "keras"}
 # Exceptions that mean "the request cannot be done", reported as one message, exit 2.
 # FloatingPointError: fit's divergence report; OSError: missing data, unwritable --save.
-USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError)
+# MemoryError too: a network too large for the machine ("--hidden 100000000") is the
+# user's to fix, and NumPy's message says how much it asked for.
+USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError, MemoryError)
 
 
 class UsageError(ValueError):
@@ -432,6 +434,8 @@ def run_train(args):
     """``fastnn train``: fit, evaluate, report and optionally save. Returns 0."""
     start = time.perf_counter()
     optimizer = make_optimizer(args.optimizer, args.lr, args.momentum)
+    if args.save:
+        check_save_path(args.save)  # before training, not after every epoch has run
     (x, y), (x_test, y_test) = load_arrays(args, synthetic_samples=10000)
     model = build_model(args.hidden, args.activation, args.dtype, args.seed)
     model.compile(optimizer=optimizer, loss=LOSS, metrics=["accuracy"], device=args.device)
@@ -448,6 +452,19 @@ def run_train(args):
     _print_train_summary(args, scores, x.shape[0], epochs_run, fit_seconds,
                          time.perf_counter() - start)
     return 0
+
+
+def check_save_path(path):
+    """Raise UsageError unless ``path`` can be written: its folder exists and is
+    writable, and it is not a folder itself."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"--save {path}: is a directory; give a file name such as "
+                         f"{os.path.join(path, 'model.npz')}")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--save {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--save {path}: the directory {folder} is not writable")
 
 
 def _print_train_header(args, model, x, x_test):

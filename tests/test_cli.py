@@ -124,6 +124,32 @@ def test_train_synthetic_saves_a_model_that_reproduces_the_reported_accuracy(cap
     assert scores["loss"] == pytest.approx(loss, abs=6e-5)
 
 
+@pytest.mark.parametrize("target, message", [
+    ("missing/m.npz", "the directory {tmp}/missing does not exist"),
+    (".", "is a directory; give a file name such as"),
+])
+def test_train_checks_the_save_path_before_training(capsys, tmp_path, monkeypatch, target,
+                                                    message):
+    monkeypatch.chdir(tmp_path)
+    fitted = []
+    monkeypatch.setattr(fastnn.Sequential, "fit", lambda *a, **k: fitted.append(1))
+    status, _, err = run(capsys, "train", "--synthetic", "--samples", "200", "--epochs", "1",
+                         "--save", target)
+    assert status == 2 and not fitted
+    assert message.format(tmp=tmp_path) in err
+
+
+def test_train_a_network_too_large_for_memory_exits_2(capsys, monkeypatch):
+    def no_memory(self, input_dim=None):
+        raise MemoryError("Unable to allocate 291. GiB for an array with shape (78400000000,)")
+
+    monkeypatch.setattr(fastnn.Sequential, "build", no_memory)
+    status, _, err = run(capsys, "train", "--synthetic", "--samples", "200", "--epochs", "1",
+                         "--hidden", "100000000")
+    assert status == 2
+    assert "fastnn train: error: Unable to allocate 291. GiB" in err
+
+
 def test_train_options_reach_the_model(capsys, tmp_path):
     path = tmp_path / "sgd.npz"
     status, out, _ = run(capsys, "train", "--synthetic", "--samples", "300", "--epochs", "1",

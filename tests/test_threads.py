@@ -223,3 +223,25 @@ def test_huge_batch_sizes_and_overflowing_class_weights():
         np.testing.assert_array_equal(a, b)
     model.fit(x, y, batch_size=2 ** 63, verbose=0)
     assert model.optimizer.iterations == 1
+
+
+def test_fit_from_its_own_callback_is_refused():
+    """A nested fit of the same model would leave model.history the inner one."""
+    from fastnn.callbacks import Callback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 3)), rng.integers(0, 2, 64)
+    model = Sequential([Dense(2, activation="softmax", input_dim=3)], seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    errors = []
+
+    class Nested(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            try:
+                self.model.fit(x, y, verbose=0)
+            except RuntimeError as error:
+                errors.append(str(error))
+
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[Nested()])
+    assert len(errors) == 2 and "fit: the model is already training" in errors[0]
+    assert model.history is history and len(history.history["loss"]) == 2
