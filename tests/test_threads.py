@@ -245,3 +245,20 @@ def test_fit_from_its_own_callback_is_refused():
     history = model.fit(x, y, epochs=2, verbose=0, callbacks=[Nested()])
     assert len(errors) == 2 and "fit: the model is already training" in errors[0]
     assert model.history is history and len(history.history["loss"]) == 2
+
+
+def test_threads_do_not_grow_with_batch_sizes_or_models():
+    import threading
+
+    from fastnn import _threads
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 4)), rng.integers(0, 2, 300)
+    before = threading.active_count()
+    for batch_size in range(1, 40, 3):
+        model = Sequential([Dense(3, activation="relu", input_dim=4),
+                            Dense(2, activation="softmax")], seed=0)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=batch_size, verbose=0)
+    # One shared helper pool per process, at most one thread per extra core.
+    assert threading.active_count() <= max(before, 1) + _threads.max_threads() - 1
