@@ -25,16 +25,17 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle as _shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                       unique_labels)
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import Dense, Sequential
+from .kernels import network
 from .kernels import sklearn_rules as rules
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -46,6 +47,26 @@ _OUTPUT = {"identity": "linear", "exp": "linear", "logistic": "sigmoid", "softma
 _LOSS_CODES = {"identity": rules.SQUARED_ERROR, "exp": rules.POISSON,
                "softmax": rules.LOG_LOSS, "logistic": rules.BINARY_LOG_LOSS}
 _DTYPES = {"float32": np.float32, "float64": np.float64}
+_POOLS = {}
+
+
+def _blas_one_thread():
+    """A context limiting BLAS to one thread (the kernels call it serially; small
+    products lose to a second thread's hand-offs). The controller is made once: a
+    fresh ``threadpool_limits`` scans the loaded libraries, ~5 ms each time."""
+    if "controller" not in _POOLS:
+        _POOLS["controller"] = ThreadpoolController()
+    return _POOLS["controller"].limit(limits=1, user_api="blas")
+
+
+def _reshuffled(order, random_state):
+    """``order`` permuted by the draw ``sklearn.utils.shuffle`` makes (a shuffle of
+    arange(n) with the same RandomState), without its per-call validation."""
+    indices = np.arange(order.shape[0])
+    random_state.shuffle(indices)
+    return order[indices]
+
+
 # Rows per kernel call of predict and of the lbfgs objective (bounds the workspace).
 _CHUNK_ROWS = 4096
 
@@ -143,6 +164,8 @@ class _BaseMLP(BaseEstimator):
             offset += fan_out
         self._model = model
         self._views = (coefs, intercepts)
+        net = self._net(model)
+        self._predict_net = (net, int(net[0][-1]), int(net[0].sum()))
         self.coefs_, self.intercepts_ = list(coefs), list(intercepts)
 
     @staticmethod
@@ -309,54 +332,61 @@ class _BaseMLP(BaseEstimator):
         data = self._kernel_data(X_train, y_train, sample_weight_train)
         net = self._net(model)
         solver = self._optimizer
+        try:
+            with _blas_one_thread():
+                self._epochs(model, data, net, solver, sample_idx, batch_size, early_stopping,
+                             X_val, y_val, sample_weight_val, incremental)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if early_stopping:
+            model.params[...] = self._best_params
+
+    def _epochs(self, model, data, net, solver, sample_idx, batch_size, early_stopping,
+                X_val, y_val, sample_weight_val, incremental):
+        """scikit-learn's epoch loop: one kernel call per epoch, then the schedule,
+        the stopping rule and the ConvergenceWarning in Python."""
+        n_samples = sample_idx.shape[0]
         width = int(net[0].sum())
         acts = np.empty(batch_size * width, dtype=model.dtype)
         deltas = np.empty(batch_size * width, dtype=model.dtype)
         grads = np.empty(model.params.size, dtype=model.dtype)
         loss_code = _LOSS_CODES[self.out_activation_]
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
-                solver.hyper[rules.H_LEARNING_RATE] = solver.learning_rate
-                solver.hyper[rules.H_ALPHA] = self.alpha
-                with threadpool_limits(limits=1, user_api="blas"):
-                    accumulated = rules.train_epoch(
-                        model.params, solver.state, grads, acts, deltas, net, data,
-                        np.ascontiguousarray(sample_idx, dtype=np.int64), batch_size,
-                        loss_code, solver.rule, solver.hyper, solver.t)
-                if solver.rule == rules.ADAM:
-                    solver.t += -(-n_samples // batch_size)
-                self.n_iter_ += 1
-                self.loss_ = accumulated / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                self._update_no_improvement_count(early_stopping, X_val, y_val,
-                                                  sample_weight_val)
-                solver.iteration_ends(self.t_)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    if solver.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-                if incremental:
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            if self.shuffle:
+                sample_idx = _reshuffled(sample_idx, self._random_state)
+            solver.hyper[rules.H_LEARNING_RATE] = solver.learning_rate
+            solver.hyper[rules.H_ALPHA] = self.alpha
+            accumulated = rules.train_epoch(
+                model.params, solver.state, grads, acts, deltas, net, data, sample_idx,
+                batch_size, loss_code, solver.rule, solver.hyper, solver.t)
+            if solver.rule == rules.ADAM:
+                solver.t += -(-n_samples // batch_size)
+            self.n_iter_ += 1
+            self.loss_ = accumulated / n_samples
+            self.t_ += n_samples
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            self._update_no_improvement_count(early_stopping, X_val, y_val,
+                                              sample_weight_val)
+            solver.iteration_ends(self.t_)
+            if self._no_improvement_count > self.n_iter_no_change:
+                if early_stopping:
+                    msg = ("Validation score did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                else:
+                    msg = ("Training loss did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                if solver.trigger_stopping(msg, self.verbose):
                     break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
-                                  "the optimization hasn't converged yet." % self.max_iter,
-                                  ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        if early_stopping:
-            model.params[...] = self._best_params
+                self._no_improvement_count = 0
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
+                              "the optimization hasn't converged yet." % self.max_iter,
+                              ConvergenceWarning)
 
     def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
         if early_stopping:
@@ -397,7 +427,7 @@ class _BaseMLP(BaseEstimator):
             return loss, grads.astype(np.float64)
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_one_thread():
             result = scipy.optimize.minimize(loss_and_gradient,
                                              model.params.astype(np.float64),
                                              method="L-BFGS-B", jac=True, options=options)
@@ -429,18 +459,38 @@ class _BaseMLP(BaseEstimator):
         return True
 
     # -------------------------------------------------------------- predict
+    def _plain_input(self, X):
+        """Whether X needs none of validate_data's conversions or checks: a finite 2-D
+        float ndarray of the fitted width, the estimator fitted without feature names.
+        Such input skips it (~100 us, most of a small predict)."""
+        return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
+                and X.dtype in (np.float32, np.float64)
+                and X.shape[1] == self.n_features_in_
+                and "feature_names_in_" not in self.__dict__ and np.isfinite(X).all())
+
     def _forward_pass_fast(self, X, check_input=True):
-        if check_input:
+        if check_input and not self._plain_input(X):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         model = self._network()
         if scipy.sparse.issparse(X):
             X = scipy.sparse.csr_matrix(X)
-            out = np.concatenate([model.predict(X[i:i + _CHUNK_ROWS].toarray())
+            out = np.concatenate([self._outputs(model, X[i:i + _CHUNK_ROWS].toarray())
                                   for i in range(0, X.shape[0], _CHUNK_ROWS)])
         else:
-            out = model.predict(np.require(X, dtype=model.dtype, requirements=["C", "W"]))
+            out = self._outputs(model, X)
         if self.out_activation_ == "exp":
             np.exp(out, out=out)
+        return out
+
+    def _outputs(self, model, x):
+        """The network's outputs for dense x (validated), by the predict kernel."""
+        if x.dtype != model.dtype or not (x.flags.c_contiguous and x.flags.writeable):
+            x = np.require(x, dtype=model.dtype, requirements=["C", "W"])
+        net, outputs, width = self._predict_net
+        rows = max(1, min(x.shape[0], _CHUNK_ROWS))
+        out = np.empty((x.shape[0], outputs), dtype=model.dtype)
+        acts = np.empty(rows * width, dtype=model.dtype)
+        network.predict(out, net, model.params, acts, x, rows)
         return out
 
     def _score_with_function(self, X, y, sample_weight, score_function):
@@ -453,8 +503,8 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__()
         state = dict(state)
-        state.pop("_model", None)
-        state.pop("_views", None)
+        for key in ("_model", "_views", "_predict_net"):
+            state.pop(key, None)
         for key in ("coefs_", "intercepts_"):
             if key in state:
                 state[key] = [np.array(a) for a in state[key]]
@@ -647,7 +697,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes), in the order of ``classes_``."""
-        check_is_fitted(self)
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import FASTMATH, kernel
 from .activations import _activation_backward
 from .blas import _gemm
 from .dense import NO, YES
@@ -146,23 +146,25 @@ def _accumulate_gradient(grads, params, net, acts, deltas, data, order, loss, ac
     return total
 
 
-@kernel(internal=True)
+@kernel(internal=True, fastmath=FASTMATH)
 def _finish_gradient(grads, params, net, alpha, weight_sum):
-    """grads = (grads + alpha * W) / S for weights and grads / S for biases, in place;
+    """grads = (grads + alpha * W) / S for weights and grads / S for biases, in place
+    (times 1/S, and reassociated: 1-ulp differences from scikit-learn's division);
     returns sum_l |W_l|^2 (float64)."""
     sizes, _, has_bias, _ = net
     squares = 0.0
     a = params.dtype.type(alpha)
-    s = params.dtype.type(weight_sum)
+    inverse = params.dtype.type(1.0 / weight_sum)
     for layer in range(sizes.shape[0] - 1):
         w, _ = _layer_params(params, sizes, has_bias, layer)
         dw, db = _layer_params(grads, sizes, has_bias, layer)
         for i in range(w.shape[0]):
+            wi, dwi = w[i], dw[i]
             for j in range(w.shape[1]):
-                squares += float(w[i, j]) * float(w[i, j])
-                dw[i, j] = (dw[i, j] + a * w[i, j]) / s
+                squares += float(wi[j]) * float(wi[j])
+                dwi[j] = (dwi[j] + a * wi[j]) * inverse
         for j in range(db.shape[0]):
-            db[j] = db[j] / s
+            db[j] = db[j] * inverse
     return squares
 
 
@@ -175,7 +177,7 @@ def _weight_sum(weights, order):
     return total
 
 
-@kernel(internal=True)
+@kernel(internal=True, fastmath=FASTMATH)
 def _sgd_step(w, g, velocity, lr, momentum, nesterov):
     """scikit-learn's SGD with (Nesterov) momentum; w, g, velocity (P,) in place."""
     lr = w.dtype.type(lr)
@@ -188,7 +190,7 @@ def _sgd_step(w, g, velocity, lr, momentum, nesterov):
         w[i] += u
 
 
-@kernel(internal=True)
+@kernel(internal=True, fastmath=FASTMATH)
 def _adam_step(w, g, m, v, lr, beta_1, beta_2, epsilon):
     """scikit-learn's Adam (bias correction in the rate, epsilon outside the root);
     w, g, m, v (P,) in place; lr already bias-corrected."""
