@@ -38,21 +38,29 @@ class TeamRunner:
     costs less and less; it resets when the probe wins.
     """
 
-    def __init__(self, parts):
-        self.parts = parts  # the kernel's parts: the largest useful team
+    def __init__(self, parts, kernel=None):
+        """``kernel(team, ...)``: ``train_batches`` (the default) or ``train_epochs``;
+        ``parts``: its parts per batch, the largest useful team."""
+        self.parts = parts
+        self._chosen_kernel = kernel
         self._recent = {}  # team size: its last few timed seconds per batch
         self._warmed = set()  # sizes run once: the first run starts threads, fills caches
         self.probe_interval = 4
         self.calls_since_probe = 0
         self._is_compiled = False
 
+    @property
+    def kernel(self):
+        """The kernel this runner calls (looked up at call time: tests replace it)."""
+        return self._chosen_kernel or kernels.train_batches
+
     def _compiled(self):
-        """Whether ``train_batches`` is compiled (or loaded from cache): asked of Numba
+        """Whether the kernel is compiled (or loaded from cache): asked of Numba
         until it is, as each question costs ~40 us."""
         if not self._is_compiled:
             # Under NUMBA_DISABLE_JIT the kernel is plain Python: there is nothing to compile.
             self._is_compiled = (numba.config.DISABLE_JIT
-                                 or bool(kernels.train_batches.signatures))
+                                 or bool(self.kernel.signatures))
         return self._is_compiled
 
     def team_sizes(self):
@@ -110,8 +118,9 @@ class TeamRunner:
         return min(self.seconds_per_batch.values(), default=math.inf)
 
     def run(self, workers, batches, *args):
-        """``train_batches(team, *args)`` on ``workers`` threads (this one included),
-        over ``batches`` mini-batches; records the speed."""
+        """``kernel(team, *args)`` on ``workers`` threads (this one included), over
+        ``batches`` mini-batches; records the speed."""
+        kernel = self.kernel
         warm = self._compiled() and workers in self._warmed
         self._warmed.add(workers)
         sync = np.zeros(2, dtype=np.int64)
@@ -125,7 +134,7 @@ class TeamRunner:
             go.wait()
             if not called_off:
                 helper_starts.append(time.perf_counter())
-                kernels.train_batches((worker, workers, sync), *args)
+                kernel((worker, workers, sync), *args)
 
         start = time.perf_counter()
         helpers = []
@@ -133,7 +142,7 @@ class TeamRunner:
             for worker in range(1, workers):
                 helpers.append(_threads.pool().submit(helper, worker))
             go.set()
-            kernels.train_batches((0, workers, sync), *args)
+            kernel((0, workers, sync), *args)
         finally:
             if not go.is_set():
                 called_off.append(True)
@@ -141,7 +150,7 @@ class TeamRunner:
             elif workers > 1 and sync[1] == 0:
                 # The barrier's generation moves only once this thread has joined the
                 # team: interrupted between "go" and its share, run it, then re-raise.
-                kernels.train_batches((0, workers, sync), *args)
+                kernel((0, workers, sync), *args)
             for future in helpers:
                 future.result()
         # Timed from the last helper's start: waking an idle thread (its virtual CPU may

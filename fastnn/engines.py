@@ -54,6 +54,7 @@ class CpuEngine:
         self._workspace_key = None
         self._workspace = None
         self._grads = None
+        self._saved = None  # train_epochs' epoch-start snapshot (params, state)
         self._runners = {}
 
     def workspace(self, capacity):
@@ -74,10 +75,7 @@ class CpuEngine:
     def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
         model = self.model
         parts = part_count(batch_size)
-        acts, deltas = self.workspace(min(batch_size, order.shape[0]))
-        if self._grads is None or self._grads.shape != (parts, model.params.size):
-            self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
-        buffers = (model.params, self._grads, model._state, acts, deltas)
+        buffers = self._buffers(min(batch_size, order.shape[0]), parts)
         runner = self._runners.setdefault((batch_size, parts), TeamRunner(parts))
         part_totals = np.zeros((parts, codes.N_TOTALS))
         totals = part_totals[0]
@@ -94,6 +92,39 @@ class CpuEngine:
                 break
             on_chunk(stop - start, totals)
         return totals
+
+    def train_epochs(self, data, orders, batch_size, hyper, rates):
+        """Train ``len(orders)`` epochs in one compiled call (``train_epochs``).
+
+        Returns the totals (epochs run, N_TOTALS) of each epoch run: all of them, or up
+        to one whose loss or weights turned non-finite, marked T_DIVERGED, with the
+        weights and state of its start restored.
+        """
+        model = self.model
+        parts = part_count(batch_size)
+        n = orders.shape[1]
+        buffers = self._buffers(min(batch_size, n), parts)
+        if self._saved is None or self._saved[0].shape != model.params.shape:
+            self._saved = (np.empty_like(model.params), np.empty_like(model._state))
+        runner = self._runners.setdefault(("epochs", batch_size, parts),
+                                          TeamRunner(parts, kernels.train_epochs))
+        epoch_totals = np.zeros((orders.shape[0], parts, codes.N_TOTALS))
+        unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
+        n_batches = -(-n // batch_size)
+        runner.run(runner.pick(), orders.shape[0] * n_batches, epoch_totals, model._net,
+                   buffers, self._saved, data, orders, batch_size, unit_rows, model._codes(),
+                   (model.optimizer.code, hyper, rates))
+        totals = epoch_totals.sum(axis=1)
+        diverged = np.flatnonzero(totals[:, codes.T_DIVERGED])
+        return totals[:diverged[0] + 1] if diverged.size else totals
+
+    def _buffers(self, capacity, parts):
+        """(params, grads (parts, P), state, acts, deltas) for batches of ``capacity``."""
+        model = self.model
+        acts, deltas = self.workspace(capacity)
+        if self._grads is None or self._grads.shape != (parts, model.params.size):
+            self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
+        return (model.params, self._grads, model._state, acts, deltas)
 
     def unit_rows(self, batch_size, parts):
         """Rows per product of the first layer split by units (``train_batches``'s

@@ -4,6 +4,7 @@ up to 40 compiled calls over chunks of mini-batches, with Python only in between
 import contextlib
 import os
 import threading
+import time
 import weakref
 from functools import cache
 
@@ -27,6 +28,11 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 # small enough that the activations of a wide network stay within ~64 MB.
 _MAX_CHUNK_ROWS = 4096
 _MAX_CHUNK_VALUES = 1 << 24
+# Epochs run in one compiled call (``_fit_epochs_at_once``) on datasets of up to this
+# many rows: there the time between epochs (logs, callbacks, checks) outweighs them.
+_AT_ONCE_MAX_ROWS = 1 << 16
+_AT_ONCE_SECONDS = 0.05  # work per call once the speed is known
+_AT_ONCE_MAX_ORDERS = 1 << 22  # sample indices per call (32 MB)
 
 
 class Sequential:
@@ -463,30 +469,103 @@ class Sequential:
         # would oversubscribe the cores.
         self._engine.begin_fit(data, validation, batch_size)
         with _blas_pools().limit(limits=1, user_api="blas"):
-            for epoch in range(initial_epoch, epochs):
-                for callback in callbacks:
-                    callback.on_epoch_begin(epoch)
-                logs = self._train_one_epoch(data, batch_size, shuffle, epoch, epochs, verbose,
-                                             terminate_on_nan)
-                if validation is not None:
-                    val = self._evaluate_data(validation, None)
-                    logs.update({"val_" + k: v for k, v in val.items()})
-                if np.isfinite(logs["loss"]):  # not an epoch rolled back by TerminateOnNaN
-                    self.epochs_completed = epoch + 1
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, logs)
-                if verbose == 2 or (verbose == 1 and validation is not None):
-                    print(f"Epoch {epoch + 1}/{epochs} - " + self._format(logs))
-                if self.stop_training:
-                    break
+            if self._trains_epochs_at_once(callbacks, validation, verbose, data[0].shape[0]):
+                self._fit_epochs_at_once(data, batch_size, shuffle, initial_epoch, epochs,
+                                         verbose, callbacks, terminate_on_nan)
+            else:
+                for epoch in range(initial_epoch, epochs):
+                    for callback in callbacks:
+                        callback.on_epoch_begin(epoch)
+                    logs = self._train_one_epoch(data, batch_size, shuffle, epoch, epochs,
+                                                 verbose, terminate_on_nan)
+                    if validation is not None:
+                        val = self._evaluate_data(validation, None)
+                        logs.update({"val_" + k: v for k, v in val.items()})
+                    self._end_epoch(epoch, epochs, logs, callbacks, verbose,
+                                    validation is not None)
+                    if self.stop_training:
+                        break
         self._engine.end_fit()
         for callback in callbacks:
             callback.on_train_end()
         return history
 
+    def _end_epoch(self, epoch, epochs, logs, callbacks, verbose, validated):
+        """The end of an epoch: its counter, the callbacks, the verbose line."""
+        if np.isfinite(logs["loss"]):  # not an epoch rolled back by TerminateOnNaN
+            self.epochs_completed = epoch + 1
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if verbose == 2 or (verbose == 1 and validated):
+            print(f"Epoch {epoch + 1}/{epochs} - " + self._format(logs))
+
+    def _trains_epochs_at_once(self, callbacks, validation, verbose, n):
+        """Whether nothing needs Python between epochs, so whole runs of epochs can go
+        to one compiled call: a small dataset on the CPU, no validation, no progress
+        bar, and no callback but History and TerminateOnNaN (which only read the
+        logs, and are given each epoch's afterwards)."""
+        return (n <= _AT_ONCE_MAX_ROWS and validation is None and verbose != 1
+                and isinstance(self._engine, CpuEngine)
+                and all(type(c) in (History, TerminateOnNaN) for c in callbacks))
+
+    def _fit_epochs_at_once(self, data, batch_size, shuffle, initial_epoch, epochs, verbose,
+                            callbacks, terminate_on_nan):
+        """Epochs initial_epoch..epochs in as few compiled calls as keep each about
+        _AT_ONCE_SECONDS long; the same arithmetic, shuffles and logs as epoch by epoch."""
+        n = data[0].shape[0]
+        n_batches = -(-n // batch_size)
+        hyper = self.optimizer.hyper(self.dtype)
+        epoch, per_call = initial_epoch, 1  # the first call's epoch may compile
+        while epoch < epochs and not self.stop_training:
+            count = min(per_call, epochs - epoch, max(1, _AT_ONCE_MAX_ORDERS // n))
+            rng_state = self._rng.bit_generator.state
+            orders = np.empty((count, n), dtype=np.int64)
+            for row in orders:
+                row[:] = self._rng.permutation(n) if shuffle else np.arange(n)
+            rates = self.optimizer.rates(count * n_batches, self.dtype)
+            saved_params, saved_state = self.params.copy(), self._state.copy()
+            start = time.perf_counter()
+            try:
+                totals = self._engine.train_epochs(data, orders, batch_size, hyper, rates)
+            except BaseException:  # Ctrl-C: back to this call's start, as epoch by epoch
+                self.params[...], self._state[...] = saved_params, saved_state
+                self._rng.bit_generator.state = rng_state
+                raise
+            seconds = time.perf_counter() - start
+            if totals[-1, codes.T_DIVERGED] and shuffle:
+                # Draw no further than the failing epoch, as epoch by epoch would.
+                self._rng.bit_generator.state = rng_state
+                for _ in range(totals.shape[0]):
+                    self._rng.permutation(n)
+            for row in totals:
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch)
+                if row[codes.T_DIVERGED]:
+                    logs = self._diverged(epoch, int(row[codes.T_BATCHES]), n_batches,
+                                          terminate_on_nan)
+                else:
+                    self.optimizer.iterations += int(row[codes.T_BATCHES])
+                    logs = self._epoch_logs(row)
+                self._end_epoch(epoch, epochs, logs, callbacks, verbose, False)
+                epoch += 1
+            per_call = max(1, int(_AT_ONCE_SECONDS * totals.shape[0] / max(seconds, 1e-9)))
+
+    def _diverged(self, epoch, done, n_batches, terminate_on_nan):
+        """After an epoch rolled back for a non-finite loss: raise, or with
+        TerminateOnNaN stop quietly; returns that epoch's logs."""
+        if not terminate_on_nan:
+            raise FloatingPointError(
+                f"fit: the loss became non-finite in epoch {epoch + 1} (after {done} of "
+                f"{n_batches} batches); the weights and optimizer state were restored to "
+                "the start of that epoch. Try a lower learning rate, scaling the inputs, "
+                "or clipping the targets.")
+        self.stop_training = True
+        return {"loss": float("nan")}
+
     def _train_one_epoch(self, data, batch_size, shuffle, epoch, epochs, verbose,
                          terminate_on_nan):
         n = data[0].shape[0]
+        rng_state = self._rng.bit_generator.state
         order = self._rng.permutation(n) if shuffle else np.arange(n)
         n_batches = -(-n // batch_size)
         rates = self.optimizer.rates(n_batches, self.dtype)
@@ -499,10 +578,11 @@ class Sequential:
                 lambda samples, totals: progress.update(samples, self._epoch_logs(totals)))
         except BaseException:
             # Interrupted (Ctrl-C) or failed mid-epoch: the weights hold some of the
-            # epoch's steps, the step counter none. Back to the epoch's start, as on
-            # divergence, so a save afterwards is consistent.
+            # epoch's steps, the step counter none. Back to the epoch's start (its
+            # shuffle included), so a save afterwards is consistent.
             self.params[...] = saved_params
             self._state[...] = saved_state
+            self._rng.bit_generator.state = rng_state
             progress.close()
             raise
         done = int(totals[codes.T_BATCHES])
@@ -511,14 +591,7 @@ class Sequential:
             self.params[...] = saved_params
             self._state[...] = saved_state
             progress.close()
-            if not terminate_on_nan:
-                raise FloatingPointError(
-                    f"fit: the loss became non-finite in epoch {epoch + 1} (after {done} of "
-                    f"{n_batches} batches); the weights and optimizer state were restored to "
-                    "the start of that epoch. Try a lower learning rate, scaling the inputs, "
-                    "or clipping the targets.")
-            self.stop_training = True
-            return {"loss": float("nan")}
+            return self._diverged(epoch, done, n_batches, terminate_on_nan)
         self.optimizer.iterations += done
         logs = self._epoch_logs(totals)
         progress.close(logs)

@@ -44,6 +44,7 @@ import numpy as np
 from ._jit import kernel, python_entry
 from .codes import SGD, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .blas import _gemm
+from .checks import all_finite
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .losses import _accumulate_metrics, _output_delta, batch_loss
@@ -420,6 +421,49 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
         if worker == 0:
             totals[0, T_BATCHES] += 1
     restore_mode(mode)
+
+
+@kernel
+def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_size, unit_rows,
+                 codes, optimizer):
+    """``train_batches`` over whole epochs, one after another, in one call: small
+    problems spend their time between epochs, not in them.
+
+    epoch_totals (E, parts, N_TOTALS): each epoch's totals; orders (E, n): each
+    epoch's sample order; optimizer's rates (E * n_batches, 2), the epochs' steps in
+    sequence; saved = (params (P,), state (2, P)): scratch for the snapshot taken at
+    each epoch's start. The other arguments are ``train_batches``'s. An epoch whose
+    loss or weights turn non-finite ends the call: the snapshot is put back (the
+    weights and optimizer state of that epoch's start) and its
+    totals[0, T_DIVERGED] is set.
+    """
+    worker, workers, sync = team
+    params, _, state, _, _ = buffers
+    saved_params, saved_state = saved
+    optimizer_code, hyper, rates = optimizer
+    n_batches = -(-orders.shape[1] // batch_size)
+    for epoch in range(orders.shape[0]):
+        totals = epoch_totals[epoch]
+        if worker == 0:  # the others read params only until the epoch's first barrier
+            _copy_flat(saved_params, params)
+            _copy(saved_state, state)
+        train_batches(team, totals, net, buffers, data, orders[epoch], batch_size, unit_rows,
+                      codes, (optimizer_code, hyper,
+                              rates[epoch * n_batches:(epoch + 1) * n_batches]))
+        if worker == 0 and (totals[0, T_DIVERGED] != 0 or not all_finite(params)):
+            totals[0, T_DIVERGED] = 1.0
+            _copy_flat(params, saved_params)
+            _copy(state, saved_state)
+        _barrier(sync, workers)  # every worker reads the verdict after worker 0 wrote it
+        if totals[0, T_DIVERGED] != 0:
+            break
+
+
+@kernel(internal=True)
+def _copy_flat(out, values):
+    """out[:] = values (1-D)."""
+    for i in range(out.shape[0]):
+        out[i] = values[i]
 
 
 @kernel
