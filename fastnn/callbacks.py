@@ -258,7 +258,8 @@ class ReduceLROnPlateau(_Monitor):
     Notes
     -----
     When ``monitor`` is missing from an epoch's logs, a RuntimeWarning lists the logged
-    keys and the epoch is skipped.
+    keys and the epoch is skipped. Adds "learning_rate" (the epoch's rate, before any
+    reduction) to the logs, as Keras: callbacks after it and the History see it.
     """
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
@@ -278,6 +279,8 @@ class ReduceLROnPlateau(_Monitor):
         self.wait, self.cooldown_counter, self.best = 0, 0, self._worst()
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # as Keras: the epoch's rate, before any reduction below
+            logs["learning_rate"] = self.model.optimizer.current_learning_rate()
         value = self._value(logs)
         if value is None:
             return

@@ -12,7 +12,7 @@ from ._validation import boolean, non_negative_float, numeric_array, positive_in
 from .callbacks import Callback, History
 from .kernels import codes
 from .kernels import group as group_kernels
-from .model import Sequential, _blas_pools, training
+from .model import Sequential, _blas_threads_held_to_one, training, validation_split_at
 from .progress import EpochProgress
 
 # A kernel call gets at least this much work once the speed is known, so the
@@ -59,7 +59,9 @@ def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None
         Reorder the samples every epoch; all models see the same order.
     sample_weight : array-like (n,) or (len(models), n), optional
         One weight per sample for every model, or one row per model: 0/1 rows train
-        each model on its own subset (cross-validation folds) of one dataset.
+        each model on its own subset (cross-validation folds) of one dataset. Not
+        together with ``class_weight``. As in ``fit``, compiled metrics count every row;
+        a fold's own training metrics are its ``compile(weighted_metrics=...)``.
     seed : int, optional
         Seeds the shuffle. None: the first model's own Generator draws the order, as
         its ``fit`` would, so ``fit_many([model], ...)`` shuffles like ``model.fit``.
@@ -109,17 +111,20 @@ def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None
     if seed is not None:
         positive_int(where, "seed", seed, allow_zero=True)
     model_callbacks = _checked_callbacks(where, callbacks, len(models))
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{where}: you cannot pass class_weight and sample_weight at the same "
+                         "time (as Sequential.fit and Keras); multiply the class weights into "
+                         "sample_weight.")
     groups = _grouped(models)
     datasets = _training_data(where, models, groups, x, y, sample_weight, class_weight)
     n, width = datasets[0][0].shape
     validations = _validation_data(where, models, validation_data, width)
     if validation_data is None and validation_split > 0:
-        split = n - int(n * validation_split)
-        if split <= 0 or split >= n:
-            raise ValueError(f"{where}: validation_split={validation_split} leaves {split} "
-                             f"training and {n - split} validation samples of {n}.")
+        split = validation_split_at(where, n, validation_split)
         validations = [_rows(datasets[g], slice(split, None), k)
                        for g, members in enumerate(groups) for k in range(len(members))]
+        if class_weight is not None:  # as fit: class weights weigh the training rows only
+            validations = [v[:3] + (np.ones_like(v[3]),) for v in validations]
         validations = _in_model_order(groups, validations)
         datasets = {g: _rows(data, slice(None, split)) for g, data in datasets.items()}
         n = split
@@ -238,7 +243,7 @@ def _grouped(models):
     for i, model in enumerate(models):
         key = (model.dtype.str, tuple((l.units, l.activation_code, l.use_bias)
                                       for l in model.layers), model._loss_code,
-               tuple(model.metrics))
+               tuple(model.metrics), tuple(model.weighted_metrics))
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
@@ -352,7 +357,7 @@ class _Run:
                 callback.set_model(model)
                 callback.on_train_begin()
         training = [not model.stop_training for model in models]
-        with _blas_pools().limit(limits=1, user_api="blas"):
+        with _blas_threads_held_to_one():
             for epoch in range(initial_epoch, epochs):
                 if not any(training):
                     break

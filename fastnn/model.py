@@ -18,10 +18,10 @@ from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_neg
                           numeric_array, positive_int)
 from .callbacks import Callback, History, TerminateOnNaN
 from .engines import CpuEngine, CudaEngine
-from .kernels import codes
+from .kernels import blas, codes
 from .layers import Dense
 from .progress import EpochProgress
-from .registries import LOSSES, METRICS, accuracy_code
+from .registries import LOSSES, METRICS, accuracy_code, metric_logs
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 # Workspace rows for predict/evaluate: big enough to amortize the per-layer BLAS call,
@@ -67,6 +67,8 @@ class Sequential:
         self.optimizer = None
         self.loss = None
         self.metrics = []
+        self.weighted_metrics = []
+        self._metric_logs = []
         self.device = "cpu"
         self.stop_training = False
         self.history = None
@@ -244,7 +246,8 @@ class Sequential:
                 b[...] = next(it)
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, device="cpu"):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, device="cpu",
+                weighted_metrics=None):
         """Configure training.
 
         Parameters
@@ -255,9 +258,24 @@ class Sequential:
             "mse", "sse", "binary_crossentropy", "categorical_crossentropy",
             "sparse_categorical_crossentropy".
         metrics : list of str, optional
-            "accuracy" (sparse/categorical/binary picked from the loss), "mse", "mae".
+            "accuracy" or "acc", "mse" or "mean_squared_error", "mae" or
+            "mean_absolute_error"; unweighted, as Keras: sample and class weights weigh
+            only the loss and ``weighted_metrics``. Each is logged under the name given
+            (a repeated name gets "_1", "_2", ...). The accuracy is picked from the
+            shapes, as Keras: binary for one output unit, sparse for integer labels,
+            categorical otherwise.
         device : {"cpu", "cuda"}, default="cpu"
             "cuda" runs the cuda.jit kernels with every buffer resident on the GPU.
+        weighted_metrics : list of str, optional
+            The same names, weighted by ``sample_weight`` or ``class_weight``; logged
+            under the name given, or "weighted_<name>" when ``metrics`` has it too.
+
+        Raises
+        ------
+        ValueError
+            An unknown loss, metric or device name.
+        TypeError
+            Metrics that are not a list of names.
         """
         optimizer = _optimizers.get(optimizer)
         owner = _optimizer_owners.get(optimizer)
@@ -269,14 +287,8 @@ class Sequential:
             raise ValueError("compile: loss is required. Expected one of: "
                              + ", ".join(repr(k) for k in LOSSES) + ".")
         loss_code = choice("compile", "loss", loss, LOSSES)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        if not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"compile: metrics must be a list of names, got "
-                            f"{type(metrics).__name__} {metrics!r}.")
-        metric_names = [choice("compile", "metric", m, METRICS) for m in metrics]
+        metric_names = _metric_names("metrics", metrics)
+        weighted_names = _metric_names("weighted_metrics", weighted_metrics)
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
         if device == "cuda":
             self._engine = CudaEngine(self)
@@ -285,16 +297,19 @@ class Sequential:
         # else keep the CPU engine: its workspace and the team speeds it has measured
         # (fastnn._scheduler) do not depend on the optimizer or the loss
         self.optimizer, self.loss, self._loss_code = optimizer, loss.lower(), loss_code
-        self.metrics, self.device = metric_names, device
+        self.metrics, self.weighted_metrics, self.device = metric_names, weighted_names, device
+        self._metric_logs = metric_logs(metric_names, weighted_names)
         _optimizer_owners[optimizer] = weakref.ref(self)
         if self.built:
             self._state = np.zeros((2, self.params.size), dtype=self.dtype)
 
     def _codes(self):
         """(loss, accuracy, errors) codes the kernels take."""
-        accuracy = (accuracy_code(self._loss_code, int(self._net[0][-1]))
-                    if "accuracy" in self.metrics else codes.NO_ACCURACY)
-        errors = "mse" in self.metrics or "mae" in self.metrics
+        kinds = {kind for _, kind, _ in self._metric_logs}
+        sparse = self._loss_code == codes.SPARSE_CATEGORICAL_CROSSENTROPY
+        accuracy = (accuracy_code(sparse, int(self._net[0][-1]))
+                    if "accuracy" in kinds else codes.NO_ACCURACY)
+        errors = "mse" in kinds or "mae" in kinds
         return (self._loss_code, accuracy, errors)
 
     # --------------------------------------------------------------------- data
@@ -378,12 +393,15 @@ class Sequential:
             0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         callbacks : list of Callback, optional
         validation_split : float, default=0.0
-            Fraction of the samples, taken from the end before shuffling, held out.
+            Fraction of the samples, taken from the end before shuffling, held out:
+            training keeps the first floor(n * (1 - validation_split)), as Keras.
         validation_data : tuple (x_val, y_val), optional
         shuffle : bool, default=True
             Reorder samples every epoch with the model's Generator.
         class_weight : dict {class: weight}, optional
+            Weighs the training samples (not the validation samples) by class.
         sample_weight : array-like (n,), optional
+            Not together with ``class_weight`` (a ValueError, as Keras).
         initial_epoch : int, default=0
 
         Returns
@@ -426,15 +444,17 @@ class Sequential:
             if not isinstance(callback, Callback):
                 raise TypeError(f"fit: callbacks must be fastnn.callbacks.Callback instances, "
                                 f"got {type(callback).__name__}.")
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("fit: you cannot pass class_weight and sample_weight at the same "
+                             "time (as Keras); multiply the class weights into sample_weight.")
         data = self._data(where, x, y, sample_weight, class_weight)
         n = data[0].shape[0]
         if validation_data is None and validation_split > 0:
-            split = n - int(n * validation_split)
-            if split <= 0 or split >= n:
-                raise ValueError(f"fit: validation_split={validation_split} leaves "
-                                 f"{split} training and {n - split} validation samples of {n}.")
+            split = validation_split_at(where, n, validation_split)
             validation = tuple(a[split:] if a.shape[0] else a for a in data)
             data = tuple(a[:split] if a.shape[0] else a for a in data)
+            if class_weight is not None:  # Keras weighs only the training rows by class
+                validation = validation[:3] + (np.ones_like(validation[3]),)
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)):
                 raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or "
@@ -468,7 +488,7 @@ class Sequential:
         # The epoch kernel splits each batch over Numba's threads; BLAS threads on top
         # would oversubscribe the cores.
         self._engine.begin_fit(data, validation, batch_size)
-        with _blas_pools().limit(limits=1, user_api="blas"):
+        with _blas_threads_held_to_one():
             if self._trains_epochs_at_once(callbacks, validation, verbose, data[0].shape[0]):
                 self._fit_epochs_at_once(data, batch_size, shuffle, initial_epoch, epochs,
                                          verbose, callbacks, terminate_on_nan)
@@ -518,7 +538,7 @@ class Sequential:
         epoch, per_call = initial_epoch, 1  # the first call's epoch may compile
         while epoch < epochs and not self.stop_training:
             count = min(per_call, epochs - epoch, max(1, _AT_ONCE_MAX_ORDERS // n))
-            rng_state = self._rng.bit_generator.state
+            rng_state = self._rng.bit_generator.state if shuffle else None
             orders = np.empty((count, n), dtype=np.int64)
             for row in orders:
                 row[:] = self._rng.permutation(n) if shuffle else np.arange(n)
@@ -529,7 +549,8 @@ class Sequential:
                 totals = self._engine.train_epochs(data, orders, batch_size, hyper, rates)
             except BaseException:  # Ctrl-C: back to this call's start, as epoch by epoch
                 self.params[...], self._state[...] = saved_params, saved_state
-                self._rng.bit_generator.state = rng_state
+                if shuffle:
+                    self._rng.bit_generator.state = rng_state
                 raise
             seconds = time.perf_counter() - start
             if totals[-1, codes.T_DIVERGED] and shuffle:
@@ -598,13 +619,15 @@ class Sequential:
         return logs
 
     def _epoch_logs(self, totals):
+        """{"loss": ..., metric name: ...} from an epoch's or an evaluation's totals:
+        metrics are means over the samples, weighted metrics means weighted by the
+        sample weights (0 when every weight is 0, as Keras)."""
         count = max(totals[codes.T_COUNT], 1.0)
         weight = totals[codes.T_WEIGHT] if totals[codes.T_WEIGHT] > 0 else 1.0
         logs = {"loss": float(totals[codes.T_LOSS] / count)}
-        for name in self.metrics:
-            slot = {"accuracy": codes.T_CORRECT, "mse": codes.T_SQUARED,
-                    "mae": codes.T_ABSOLUTE}[name]
-            logs[name] = float(totals[slot] / weight)
+        for name, kind, weighted in self._metric_logs:
+            slot = _WEIGHTED_SLOTS[kind] if weighted else _SLOTS[kind]
+            logs[name] = float(totals[slot] / (weight if weighted else count))
         return logs
 
     @staticmethod
@@ -690,6 +713,35 @@ class Sequential:
         self._resume_epoch = self.epochs_completed
 
 
+_SLOTS = {"accuracy": codes.T_CORRECT, "mse": codes.T_SQUARED, "mae": codes.T_ABSOLUTE}
+_WEIGHTED_SLOTS = {"accuracy": codes.T_WEIGHTED_CORRECT, "mse": codes.T_WEIGHTED_SQUARED,
+                   "mae": codes.T_WEIGHTED_ABSOLUTE}
+
+
+def _metric_names(argument, metrics):
+    """The metric names of compile's ``argument``, checked, as given."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"compile: {argument} must be a list of names, got "
+                        f"{type(metrics).__name__} {metrics!r}.")
+    for name in metrics:
+        choice("compile", "metric", name, METRICS)
+    return list(metrics)
+
+
+def validation_split_at(where, n, validation_split):
+    """Where ``validation_split`` cuts n samples: floor(n * (1 - validation_split)), as
+    Keras; a ValueError when either side would be empty."""
+    split = int(np.floor(n * (1.0 - validation_split)))
+    if split <= 0 or split >= n:
+        raise ValueError(f"{where}: validation_split={validation_split} leaves "
+                         f"{split} training and {n - split} validation samples of {n}.")
+    return split
+
+
 def _layer_views(buffer, net, slices):
     """[(W (units, inputs), b or None)] views into a flat buffer of the layout ``slices``."""
     sizes, _, has_bias, _ = net
@@ -734,6 +786,17 @@ def _forget_training_after_fork():
 
 
 os.register_at_fork(after_in_child=_forget_training_after_fork)
+
+
+def _blas_threads_held_to_one():
+    """A context holding BLAS libraries to one thread: the kernels split each batch
+    over Numba's threads, and BLAS threads on top would oversubscribe the cores. Not
+    needed when the kernels call MKL's sequential library (its products never start
+    threads), and skipped then: threadpoolctl's limit costs ~0.1 ms a fit, a small
+    problem's whole epoch."""
+    if blas.PROVIDER == "mkl":
+        return contextlib.nullcontext()
+    return _blas_pools().limit(limits=1, user_api="blas")
 
 
 @cache

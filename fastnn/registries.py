@@ -20,7 +20,8 @@ LOSSES = {
     "sparse_categorical_crossentropy": codes.SPARSE_CATEGORICAL_CROSSENTROPY,
 }
 
-# Metric name -> canonical history key.
+# Metric name -> what it measures. The history key is the name as given, as Keras logs
+# it: metrics=["acc"] logs "acc", ["mean_squared_error"] logs "mean_squared_error".
 METRICS = {
     "accuracy": "accuracy", "acc": "accuracy",
     "mse": "mse", "mean_squared_error": "mse",
@@ -28,12 +29,40 @@ METRICS = {
 }
 
 
-def accuracy_code(loss_code, units):
-    """The accuracy variant Keras picks for a loss: sparse, categorical or binary."""
-    if loss_code == codes.SPARSE_CATEGORICAL_CROSSENTROPY:
-        return codes.SPARSE_ACCURACY
-    if loss_code == codes.CATEGORICAL_CROSSENTROPY:
-        return codes.CATEGORICAL_ACCURACY
-    if loss_code == codes.BINARY_CROSSENTROPY or units == 1:
+def accuracy_code(sparse, units):
+    """The accuracy variant Keras 3 picks from the shapes: binary for one output unit,
+    sparse for integer labels (``sparse``), categorical otherwise."""
+    if units == 1:
         return codes.BINARY_ACCURACY
+    if sparse:
+        return codes.SPARSE_ACCURACY
     return codes.CATEGORICAL_ACCURACY
+
+
+def metric_logs(metrics, weighted_metrics):
+    """[(history key, what it measures, weighted)] of compiled metric names, named as
+    Keras 3 names them: a repeated metric gets "_1", "_2", ...; a weighted metric whose
+    name a metric already has gets the prefix "weighted_"."""
+    counters, logs = {}, []
+    for name in metrics:
+        key = name
+        if key in counters:
+            key = f"{name}_{counters[name]}"
+            counters[name] += 1
+        else:
+            counters[name] = 1
+        logs.append((key, METRICS[name.lower()], False))
+    for name in weighted_metrics:
+        key = name
+        if key in counters:
+            key = f"weighted_{name}"
+            if key in counters:
+                index = counters[key]
+                counters[key] += 1
+                key = f"{key}_{index}"
+            else:
+                counters[key] = 1
+        else:
+            counters[key] = 1
+        logs.append((key, METRICS[name.lower()], True))
+    return logs

@@ -63,7 +63,8 @@ def _config(model):
         "layers": [layer.get_config() for layer in model.layers],
         "compile": None if model.optimizer is None else {
             "optimizer": optimizers.serialize(model.optimizer),
-            "loss": model.loss, "metrics": model.metrics, "device": model.device},
+            "loss": model.loss, "metrics": model.metrics,
+            "weighted_metrics": model.weighted_metrics, "device": model.device},
         "rng": model._rng.bit_generator.state,
         "epochs_completed": model.epochs_completed,
     }
@@ -540,7 +541,8 @@ def _rebuild(config, path):
                           RuntimeWarning, stacklevel=3)
             device = "cpu"
         model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
-                      loss=compiled["loss"], metrics=compiled["metrics"], device=device)
+                      loss=compiled["loss"], metrics=compiled["metrics"], device=device,
+                      weighted_metrics=compiled.get("weighted_metrics"))
     model._rng.bit_generator.state = config["rng"]
     return model
 

@@ -21,7 +21,8 @@ SPARSE_CATEGORICAL_CROSSENTROPY = 4
 
 PROB_EPSILON = 1e-7  # Keras's clip for probabilities inside cross-entropy logs
 
-# Accuracy variants (chosen from the loss by the API).
+# Accuracy variants (chosen by the API from the shapes, as Keras: one output unit is
+# binary, integer labels sparse, anything else categorical).
 NO_ACCURACY = 0
 SPARSE_ACCURACY = 1
 CATEGORICAL_ACCURACY = 2
@@ -34,12 +35,17 @@ ADAM = 2
 RMSPROP = 3
 
 # Slots of the per-epoch ``totals`` accumulator (float64).
+# The metrics are summed twice: unweighted (Keras's ``metrics``) and weighted by the
+# sample weights (Keras's ``weighted_metrics``).
 T_LOSS = 0        # sum over samples of weight * loss (regularization included per batch)
 T_WEIGHT = 1      # sum of sample weights
-T_CORRECT = 2     # sum of weights of correctly classified samples
+T_CORRECT = 2     # number of correctly classified samples (fractions for binary)
 T_COUNT = 3       # number of samples seen
-T_SQUARED = 4     # sum of weight * mean squared error over outputs
-T_ABSOLUTE = 5    # sum of weight * mean absolute error over outputs
+T_SQUARED = 4     # sum of the mean squared error over outputs
+T_ABSOLUTE = 5    # sum of the mean absolute error over outputs
 T_BATCHES = 6     # mini-batches completed
 T_DIVERGED = 7    # 1.0 when a non-finite loss stopped the epoch
-N_TOTALS = 8
+T_WEIGHTED_CORRECT = 8   # sum of weight * correct
+T_WEIGHTED_SQUARED = 9   # sum of weight * mean squared error over outputs
+T_WEIGHTED_ABSOLUTE = 10  # sum of weight * mean absolute error over outputs
+N_TOTALS = 11

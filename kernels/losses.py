@@ -20,7 +20,8 @@ from .prefetch import prefetch_row
 from .codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
                     CATEGORICAL_CROSSENTROPY, MSE, PROB_EPSILON, SIGMOID, SOFTMAX,
                     SPARSE_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, SSE, T_ABSOLUTE,
-                    T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT)
+                    T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE,
+                    T_WEIGHTED_CORRECT, T_WEIGHTED_SQUARED)
 
 _AHEAD = 8  # rows between a prefetch of a sample's targets and their use
 
@@ -168,9 +169,11 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
 
 @kernel(internal=True)
 def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors):
-    """Add a mini-batch's sample weights, accuracy and (if ``errors``) mse/mae sums.
+    """Add a mini-batch's sample weights, accuracy and (if ``errors``) mse/mae sums,
+    each both unweighted and weighted by the sample weights.
 
-    totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT, ...).
+    totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT,
+    T_WEIGHTED_CORRECT, ...).
     """
     n, units = out.shape
     sparse = labels.shape[0] > 0
@@ -179,18 +182,21 @@ def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors
         w = weights[sample]
         totals[T_WEIGHT] += w
         totals[T_COUNT] += 1
+        correct = 0.0
         if accuracy == SPARSE_ACCURACY:
             if _argmax(out[i]) == labels[sample]:
-                totals[T_CORRECT] += w
+                correct = 1.0
         elif accuracy == CATEGORICAL_ACCURACY:
             if _argmax(out[i]) == _argmax(y[sample]):
-                totals[T_CORRECT] += w
+                correct = 1.0
         elif accuracy == BINARY_ACCURACY:
             hits = 0
             for j in range(units):
                 t = _target(y, labels, sample, j, sparse)
                 hits += (out[i, j] > 0.5) == (t > 0.5)
-            totals[T_CORRECT] += w * hits / units
+            correct = hits / units
+        totals[T_CORRECT] += correct
+        totals[T_WEIGHTED_CORRECT] += w * correct
         if errors:
             sq = 0.0
             ab = 0.0
@@ -198,8 +204,10 @@ def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors
                 e = out[i, j] - _target(y, labels, sample, j, sparse)
                 sq += e * e
                 ab += abs(e)
-            totals[T_SQUARED] += w * sq / units
-            totals[T_ABSOLUTE] += w * ab / units
+            totals[T_SQUARED] += sq / units
+            totals[T_ABSOLUTE] += ab / units
+            totals[T_WEIGHTED_SQUARED] += w * sq / units
+            totals[T_WEIGHTED_ABSOLUTE] += w * ab / units
 
 
 @kernel

@@ -63,10 +63,13 @@ def test_validation_split_takes_the_last_samples_before_shuffling():
 def test_validation_data_sample_and_class_weights():
     x, y = blobs(120)
     model = classifier(dtype="float64")
-    weights = np.where(y == 0, 2.0, 1.0)
+    weights = np.where(y == 0, 2.0, 1.0) * np.where(y == 1, 3.0, 1.0)
     history = model.fit(x, y, epochs=2, verbose=0, validation_data=(x[:30], y[:30]),
-                        sample_weight=weights, class_weight={1: 3.0})
+                        sample_weight=weights)
     assert len(history.history["val_accuracy"]) == 2
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x[:30], y[:30]),
+                        class_weight={1: 3.0})
+    assert len(history.history["val_accuracy"]) == 1
     zero = Sequential([Dense(3, activation="softmax", input_dim=4)], dtype="float64", seed=1)
     zero.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     before = zero.get_weights()
@@ -90,7 +93,7 @@ def test_metrics_mse_and_mae_on_regression():
     assert result["loss"] < 0.05
 
 
-def test_binary_and_categorical_accuracy_follow_the_loss():
+def test_binary_and_categorical_accuracy_follow_the_shapes():
     x, y = blobs(90)
     onehot = np.eye(3)[y]
     model = Sequential([Dense(3, activation="softmax", input_dim=4)], seed=0)
@@ -102,7 +105,7 @@ def test_binary_and_categorical_accuracy_follow_the_loss():
     binary.compile(optimizer=Adam(0.05), loss="binary_crossentropy", metrics=["acc"])
     target = (y == 0).astype(float)
     binary.fit(x, target, epochs=20, verbose=0)
-    assert binary.evaluate(x, target)["accuracy"] == pytest.approx(
+    assert binary.evaluate(x, target)["acc"] == pytest.approx(
         ((binary.predict(x)[:, 0] > 0.5) == target).mean())
 
 

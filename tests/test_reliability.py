@@ -215,8 +215,11 @@ FIT_CASES = [
      ValueError, r"^fit: validation_split must be in \[0, 1\.0\), got nan\."),
     ("validation-split-string", "mse", lambda x, y: dict(validation_split="0.2"), TypeError,
      r"^fit: validation_split must be a number, got str"),
-    ("validation-split-empty", "mse", lambda x, y: dict(validation_split=0.01), ValueError,
-     r"^fit: validation_split=0\.01 leaves 20 training and 0 validation samples of 20\."),
+    ("validation-split-empty", "mse", lambda x, y: dict(validation_split=0.99), ValueError,
+     r"^fit: validation_split=0\.99 leaves 0 training and 20 validation samples of 20\."),
+    ("sample-and-class-weight", "binary_crossentropy",
+     lambda x, y: dict(sample_weight=np.ones(len(x)), class_weight={0: 2.0}), ValueError,
+     r"^fit: you cannot pass class_weight and sample_weight at the same time"),
     ("validation-data-dict", "mse", lambda x, y: dict(validation_data={"x": x, "y": y}),
      TypeError, r"^fit: validation_data must be a tuple \(x_val, y_val\).*got dict"),
     ("validation-data-one-item", "mse", lambda x, y: dict(validation_data=(x,)), ValueError,
@@ -313,7 +316,7 @@ def test_the_same_calls_succeed_with_good_input(loss, flavor):
     model = make_model(loss, flavor)
     history = model.fit(X, TARGETS[loss], epochs=2, batch_size=8, verbose=0,
                         validation_data=(X, TARGETS[loss], np.ones(N)),
-                        sample_weight=np.ones(N),
+                        sample_weight=np.ones(N) if loss == "mse" else None,
                         class_weight={0: 1.0, 1: 2.0} if loss != "mse" else None)
     assert len(history.history["loss"]) == 2
     assert model.built and np.isfinite(model.params).all()

@@ -14,17 +14,21 @@ from ..codes import (BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY,
                      CATEGORICAL_CROSSENTROPY, LEAKY_RELU_SLOPE, MSE, PROB_EPSILON, SIGMOID,
                      SOFTMAX, SPARSE_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, SSE,
                      T_ABSOLUTE, T_BATCHES, T_CORRECT, T_COUNT, T_DIVERGED, T_LOSS,
-                     T_SQUARED, T_WEIGHT)
+                     T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT,
+                     T_WEIGHTED_SQUARED)
 from .activations import derivative, softmax_backward_row
 from .launch import REDUCE_THREADS, line_grid, reduce_grid
 
 # Rows of the per-row ``stats`` scratch (float64, (N_STATS, capacity)).
 S_LOSS = 0      # w_i * L_i
 S_WEIGHT = 1    # w_i
-S_CORRECT = 2   # w_i * (fraction of) correct
-S_SQUARED = 3   # w_i * mean squared error of the row (0 unless ``errors``)
-S_ABSOLUTE = 4  # w_i * mean absolute error of the row (0 unless ``errors``)
-N_STATS = 5
+S_CORRECT = 2   # (fraction of) correct
+S_SQUARED = 3   # mean squared error of the row (0 unless ``errors``)
+S_ABSOLUTE = 4  # mean absolute error of the row (0 unless ``errors``)
+S_WEIGHTED_CORRECT = 5   # w_i * S_CORRECT
+S_WEIGHTED_SQUARED = 6   # w_i * S_SQUARED
+S_WEIGHTED_ABSOLUTE = 7  # w_i * S_ABSOLUTE
+N_STATS = 8
 
 
 @cuda.jit(device=True)
@@ -139,25 +143,27 @@ def _row_delta(d, out, i, y, labels, sample, loss, activation, row_scale, zero, 
 
 @cuda.jit(device=True)
 def _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, one):
-    """stats[S_WEIGHT:, i] = w, w*correct, w*mse, w*mae of row i (float64)."""
+    """stats[S_WEIGHT:, i] = w, correct, mse, mae of row i, unweighted and times w
+    (float64)."""
     units = out.shape[1]
     sparse = labels.shape[0] > 0
     stats[S_WEIGHT, i] = w
     correct = 0.0
     if accuracy == SPARSE_ACCURACY:
         if _argmax(out, i) == labels[sample]:
-            correct = float(w)
+            correct = 1.0
     elif accuracy == CATEGORICAL_ACCURACY:
         if _argmax(out, i) == _argmax(y, sample):
-            correct = float(w)
+            correct = 1.0
     elif accuracy == BINARY_ACCURACY:
         hits = 0
         for j in range(units):
             t = _target(y, labels, sample, j, sparse, zero, one)
             if (out[i, j] > 0.5) == (t > 0.5):
                 hits += 1
-        correct = float(w) * hits / units
+        correct = hits / units
     stats[S_CORRECT, i] = correct
+    stats[S_WEIGHTED_CORRECT, i] = float(w) * correct
     squared = 0.0
     absolute = 0.0
     if errors:
@@ -165,10 +171,12 @@ def _row_metrics(stats, out, i, y, labels, sample, w, accuracy, errors, zero, on
             e = out[i, j] - _target(y, labels, sample, j, sparse, zero, one)
             squared += float(e * e)
             absolute += float(abs(e))
-        squared = float(w) * squared / units
-        absolute = float(w) * absolute / units
+        squared = squared / units
+        absolute = absolute / units
     stats[S_SQUARED, i] = squared
     stats[S_ABSOLUTE, i] = absolute
+    stats[S_WEIGHTED_SQUARED, i] = float(w) * squared
+    stats[S_WEIGHTED_ABSOLUTE, i] = float(w) * absolute
 
 
 @cuda.jit(cache=True)
@@ -243,6 +251,9 @@ def reduce_rows(totals, stats, penalties, rows, training):
         totals[T_CORRECT] += partial[S_CORRECT, 0]
         totals[T_SQUARED] += partial[S_SQUARED, 0]
         totals[T_ABSOLUTE] += partial[S_ABSOLUTE, 0]
+        totals[T_WEIGHTED_CORRECT] += partial[S_WEIGHTED_CORRECT, 0]
+        totals[T_WEIGHTED_SQUARED] += partial[S_WEIGHTED_SQUARED, 0]
+        totals[T_WEIGHTED_ABSOLUTE] += partial[S_WEIGHTED_ABSOLUTE, 0]
         if training:
             if math.isfinite(batch_total):
                 totals[T_BATCHES] += 1

@@ -193,7 +193,9 @@ def test_reduce_batch_sums_many_rows_and_flags_divergence():
     got = host(gtotals)
     np.testing.assert_allclose(got[codes.T_LOSS], stats[0].sum() + 0.75 * rows, rtol=1e-12)
     np.testing.assert_allclose(got[[codes.T_WEIGHT, codes.T_CORRECT, codes.T_SQUARED,
-                                    codes.T_ABSOLUTE]], stats[1:].sum(axis=1), rtol=1e-12)
+                                    codes.T_ABSOLUTE, codes.T_WEIGHTED_CORRECT,
+                                    codes.T_WEIGHTED_SQUARED, codes.T_WEIGHTED_ABSOLUTE]],
+                               stats[1:].sum(axis=1), rtol=1e-12)
     assert got[codes.T_COUNT] == rows and got[codes.T_BATCHES] == 1
     stats[0, 7] = np.nan
     gstats = cuda.to_device(stats)
