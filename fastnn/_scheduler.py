@@ -30,6 +30,7 @@ _MIN_TIMED_SECONDS = 1e-3
 _RECENT_CALLS = 3
 _TIMINGS_TO_TRUST = 2  # timed calls of each size before comparing them
 _PROBE_SECONDS = 4e-3  # a probe's work at least: per-call costs stay a small part of it
+_NO_SYNC = np.zeros(2, dtype=np.int64)  # a team of one never touches its barrier
 
 
 class TeamRunner:
@@ -123,6 +124,12 @@ class TeamRunner:
         kernel = self.kernel
         warm = self._compiled() and workers in self._warmed
         self._warmed.add(workers)
+        if workers == 1:  # no team to hand out: the fewest Python steps (small problems)
+            start = time.perf_counter()
+            kernel((0, 1, _NO_SYNC), *args)
+            if warm:
+                self._time(workers, batches, time.perf_counter() - start)
+            return
         sync = np.zeros(2, dtype=np.int64)
         helper_starts = []
         # Helpers enter the kernel only once the whole team has been handed out ("go"):
@@ -156,8 +163,12 @@ class TeamRunner:
         # Timed from the last helper's start: waking an idle thread (its virtual CPU may
         # be halted) costs up to ~1 ms a call, which the call sizes amortize; charged to
         # the speed per batch, it made a short warm-up favor one thread for epochs.
-        seconds = time.perf_counter() - max([start] + helper_starts)
-        if warm and seconds >= _MIN_TIMED_SECONDS:
+        if warm:
+            self._time(workers, batches, time.perf_counter() - max([start] + helper_starts))
+
+    def _time(self, workers, batches, seconds):
+        """Record a warm call's speed, if it was long enough to time."""
+        if seconds >= _MIN_TIMED_SECONDS:
             self._record(workers, seconds / batches)
 
     def _record(self, size, seconds):

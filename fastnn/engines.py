@@ -76,7 +76,7 @@ class CpuEngine:
         model = self.model
         parts = part_count(batch_size)
         buffers = self._buffers(min(batch_size, order.shape[0]), parts)
-        runner = self._runners.setdefault((batch_size, parts), TeamRunner(parts))
+        runner = self._runner((batch_size, parts), parts, None)
         part_totals = np.zeros((parts, codes.N_TOTALS))
         totals = part_totals[0]
         unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
@@ -106,8 +106,7 @@ class CpuEngine:
         buffers = self._buffers(min(batch_size, n), parts)
         if self._saved is None or self._saved[0].shape != model.params.shape:
             self._saved = (np.empty_like(model.params), np.empty_like(model._state))
-        runner = self._runners.setdefault(("epochs", batch_size, parts),
-                                          TeamRunner(parts, kernels.train_epochs))
+        runner = self._runner(("epochs", batch_size, parts), parts, kernels.train_epochs)
         epoch_totals = np.zeros((orders.shape[0], parts, codes.N_TOTALS))
         unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
         n_batches = -(-n // batch_size)
@@ -117,6 +116,13 @@ class CpuEngine:
         totals = epoch_totals.sum(axis=1)
         diverged = np.flatnonzero(totals[:, codes.T_DIVERGED])
         return totals[:diverged[0] + 1] if diverged.size else totals
+
+    def _runner(self, key, parts, kernel):
+        """The TeamRunner of ``key``, made on first use: its timings carry over calls."""
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = TeamRunner(parts, kernel)
+        return runner
 
     def _buffers(self, capacity, parts):
         """(params, grads (parts, P), state, acts, deltas) for batches of ``capacity``."""
