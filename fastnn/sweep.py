@@ -401,16 +401,15 @@ def _checked_data(x, y, validation_data, validation_split, cv, seed, representat
     models = [model for _, model in representatives.values()]
     if not models:
         return x, y, validation_data, None
+    converted = {}
     for model in models:
-        data = model._data(_WHERE, x, y)
+        data = model._data(_WHERE, converted.get(model.dtype, x), y)
+        converted[model.dtype] = data[0]
         if validation_data is not None:
             model._data(f"{_WHERE} (validation_data)", *validation_data[:2],
                         *validation_data[2:], features=data[0].shape[1])
-    dtypes = {model.dtype for model in models}
-    if len(dtypes) == 1:
-        x = models[0]._inputs(_WHERE, x)  # converted once, not in every task
-    else:
-        x = np.asarray(x)
+    # One dtype: the tasks get x converted once, here, not each its own copy.
+    x = converted.popitem()[1] if len(converted) == 1 else np.asarray(x)
     y = np.asarray(y)
     n = x.shape[0]
     if validation_split:
