@@ -1,6 +1,6 @@
 """Running the epoch kernel with a team of threads, sized by measured speed.
 
-``train_batches`` computes bitwise the same result whatever the team's size
+``train_epochs`` computes bitwise the same result whatever the team's size
 (fastnn.kernels.network), so the size changes only speed, and it can change between
 any two chunks of batches. Why measure instead of always using every core: the team
 meets at a barrier two or four times per mini-batch; on an idle machine that costs about a
@@ -34,14 +34,14 @@ _NO_SYNC = np.zeros(2, dtype=np.int64)  # a team of one never touches its barrie
 
 
 class TeamRunner:
-    """Calls ``train_batches`` with the fastest team size so far, probing the others
+    """Calls ``train_epochs`` with the fastest team size so far, probing the others
     now and then. The probe interval doubles each time a probe loses, so a slow size
     costs less and less; it resets when the probe wins.
     """
 
     def __init__(self, parts, kernel=None):
-        """``kernel(team, ...)``: ``train_batches`` (the default) or ``train_epochs``;
-        ``parts``: its parts per batch, the largest useful team."""
+        """``parts``: the kernel's parts per batch, the largest useful team;
+        ``kernel(team, ...)``: default ``train_epochs``."""
         self.parts = parts
         self._chosen_kernel = kernel
         self._recent = {}  # team size: its last few timed seconds per batch
@@ -53,7 +53,7 @@ class TeamRunner:
     @property
     def kernel(self):
         """The kernel this runner calls (looked up at call time: tests replace it)."""
-        return self._chosen_kernel or kernels.train_batches
+        return self._chosen_kernel or kernels.train_epochs
 
     def _compiled(self):
         """Whether the kernel is compiled (or loaded from cache): asked of Numba

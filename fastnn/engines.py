@@ -76,18 +76,19 @@ class CpuEngine:
         model = self.model
         parts = part_count(batch_size)
         buffers = self._buffers(min(batch_size, order.shape[0]), parts)
-        runner = self._runner((batch_size, parts), parts, None)
-        part_totals = np.zeros((parts, codes.N_TOTALS))
-        totals = part_totals[0]
+        runner = self._runner(batch_size, parts)
+        part_totals = np.zeros((1, parts, codes.N_TOTALS))  # one "epoch": each call's chunk
+        totals = part_totals[0, 0]
         unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
         n = order.shape[0]
         for workers, first, last in runner.calls(-(-n // batch_size), CHUNKS_PER_EPOCH,
                                                  CALL_SECONDS):
             start, stop = first * batch_size, min(last * batch_size, n)
-            runner.run(workers, last - first, part_totals, model._net, buffers, data,
-                       order[start:stop], batch_size, unit_rows, model._codes(),
+            # Each call accumulates into the same totals: a chunk is an "epoch" of its own.
+            runner.run(workers, last - first, part_totals, model._net, buffers, self._snapshot(),
+                       data, order[None, start:stop], batch_size, unit_rows, model._codes(),
                        (model.optimizer.code, hyper, rates[first:last]))
-            totals = part_totals.sum(axis=0)
+            totals = part_totals[0].sum(axis=0)
             if totals[codes.T_DIVERGED]:
                 break
             on_chunk(stop - start, totals)
@@ -104,25 +105,30 @@ class CpuEngine:
         parts = part_count(batch_size)
         n = orders.shape[1]
         buffers = self._buffers(min(batch_size, n), parts)
-        if self._saved is None or self._saved[0].shape != model.params.shape:
-            self._saved = (np.empty_like(model.params), np.empty_like(model._state))
-        runner = self._runner(("epochs", batch_size, parts), parts, kernels.train_epochs)
+        runner = self._runner(batch_size, parts)
         epoch_totals = np.zeros((orders.shape[0], parts, codes.N_TOTALS))
         unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
         n_batches = -(-n // batch_size)
         runner.run(runner.pick(), orders.shape[0] * n_batches, epoch_totals, model._net,
-                   buffers, self._saved, data, orders, batch_size, unit_rows, model._codes(),
-                   (model.optimizer.code, hyper, rates))
+                   buffers, self._snapshot(), data, orders, batch_size, unit_rows,
+                   model._codes(), (model.optimizer.code, hyper, rates))
         totals = epoch_totals.sum(axis=1)
         diverged = np.flatnonzero(totals[:, codes.T_DIVERGED])
         return totals[:diverged[0] + 1] if diverged.size else totals
 
-    def _runner(self, key, parts, kernel):
-        """The TeamRunner of ``key``, made on first use: its timings carry over calls."""
-        runner = self._runners.get(key)
+    def _runner(self, batch_size, parts):
+        """The TeamRunner of a batch size, made on first use: its timings carry over."""
+        runner = self._runners.get((batch_size, parts))
         if runner is None:
-            runner = self._runners[key] = TeamRunner(parts, kernel)
+            runner = self._runners[batch_size, parts] = TeamRunner(parts)
         return runner
+
+    def _snapshot(self):
+        """Scratch (params, state) for ``train_epochs``' epoch-start copies."""
+        model = self.model
+        if self._saved is None or self._saved[0].shape != model.params.shape:
+            self._saved = (np.empty_like(model.params), np.empty_like(model._state))
+        return self._saved
 
     def _buffers(self, capacity, parts):
         """(params, grads (parts, P), state, acts, deltas) for batches of ``capacity``."""
@@ -133,7 +139,7 @@ class CpuEngine:
         return (model.params, self._grads, model._state, acts, deltas)
 
     def unit_rows(self, batch_size, parts):
-        """Rows per product of the first layer split by units (``train_batches``'s
+        """Rows per product of the first layer split by units (``train_epochs``'
         ``unit_rows``): the whole batch, unless the BLAS is faster on smaller blocks."""
         inputs, units = self.model._net[0][:2]
         rows = blas.small_product_rows(-(-int(units) // parts), inputs)

@@ -327,9 +327,9 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts
                       state[1, b_first:b_last], optimizer_code, hyper, lr, step_size)
 
 
-@kernel
-def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows, codes,
-                  optimizer):
+@kernel(internal=True)
+def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows, codes,
+                   optimizer):
     """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
 
     team = (worker, workers, sync): this thread's index, the number of threads
@@ -426,8 +426,9 @@ def train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows
 @kernel
 def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_size, unit_rows,
                  codes, optimizer):
-    """``train_batches`` over whole epochs, one after another, in one call: small
-    problems spend their time between epochs, not in them.
+    """``train_batches`` over whole epochs, one after another, in one call: the one
+    entry point fit calls (one compilation, not two), for a chunk of an epoch (E = 1)
+    or for many small epochs at once, where the time goes between epochs.
 
     epoch_totals (E, parts, N_TOTALS): each epoch's totals; orders (E, n): each
     epoch's sample order; optimizer's rates (E * n_batches, 2), the epochs' steps in
@@ -447,9 +448,9 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
         if worker == 0:  # the others read params only until the epoch's first barrier
             _copy_flat(saved_params, params)
             _copy(saved_state, state)
-        train_batches(team, totals, net, buffers, data, orders[epoch], batch_size, unit_rows,
-                      codes, (optimizer_code, hyper,
-                              rates[epoch * n_batches:(epoch + 1) * n_batches]))
+        _train_batches(team, totals, net, buffers, data, orders[epoch], batch_size, unit_rows,
+                       codes, (optimizer_code, hyper,
+                               rates[epoch * n_batches:(epoch + 1) * n_batches]))
         if worker == 0 and (totals[0, T_DIVERGED] != 0 or not all_finite(params)):
             totals[0, T_DIVERGED] = 1.0
             _copy_flat(params, saved_params)
@@ -469,7 +470,7 @@ def _copy_flat(out, values):
 @kernel
 def train_epoch(totals, net, buffers, data, order, batch_size, unit_rows, codes, optimizer):
     """``train_batches`` on the calling thread alone (same arguments, no team)."""
-    train_batches((0, 1, np.zeros(2, np.int64)), totals, net, buffers, data, order, batch_size,
+    _train_batches((0, 1, np.zeros(2, np.int64)), totals, net, buffers, data, order, batch_size,
                   unit_rows, codes, optimizer)
 
 
@@ -511,5 +512,6 @@ def evaluate(totals, net, params, acts, data, codes, capacity):
 
 
 # Python entry points of the kernels above (see ``_jit.python_entry``).
+train_batches = python_entry(_train_batches)
 layer_rows = python_entry(_layer_rows)
 gather_rows = python_entry(_gather_rows)

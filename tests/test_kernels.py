@@ -221,7 +221,7 @@ model = Sequential([Dense(3, activation="relu", input_dim=4), Dense(2, activatio
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 model.fit(np.ones((8, 4)), np.zeros(8), batch_size=4, epochs=1, verbose=0)
 model.predict(np.ones((3, 4)))
-for function in (kn.train_batches, kn.predict, ko._apply_update):
+for function in (kn.train_epochs, kn.predict, ko._apply_update):
     for signature in function.signatures:
         if "NRT_MemInfo_alloc" in function.inspect_llvm(signature):
             print("ALLOCATES", function.__name__)

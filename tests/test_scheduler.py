@@ -74,7 +74,7 @@ class FakeKernels:
     def __init__(self, seconds):
         self.seconds = seconds
 
-    def train_batches(self, team, *args):
+    def train_epochs(self, team, *args):
         time.sleep(self.seconds)
 
 
