@@ -354,11 +354,16 @@ def test_dask_task_uses_the_workers_share_of_cores(threaded_cluster):
 def test_dask_survives_a_killed_worker():
     """SIGKILL one of two worker processes while it trains: the same results."""
     distributed = pytest.importorskip("distributed")
+    import dask
+
     x, y = data()
-    configs = [dict(c, delay=0.4) for c in GRID[:6]]
+    configs = [dict(c, delay=0.5) for c in GRID[:6]]
     expected = fastnn.sweep(build, configs, x, y, verbose=0, **FIT)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, \
+    # A result finished on the worker just before the kill is fetched from its dead
+    # address first: fail that connection in 2 s, not the default 30.
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
         killed = []
