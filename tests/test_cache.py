@@ -1,0 +1,77 @@
+"""Numba's on-disk cache when fastnn is installed where it cannot write (a system or
+read-only site-packages): Numba then caches in the user's cache directory, and a
+second process loads the kernels from there instead of compiling them again."""
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import numpy as np
+from fastnn import Dense, Sequential
+from fastnn.kernels import network
+model = Sequential([Dense(4, activation="relu", input_dim=3), Dense(2, activation="softmax")],
+                   seed=0)
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+model.fit(np.ones((8, 3)), np.zeros(8), epochs=1, verbose=0)
+print("hits", sum(network.train_epochs.stats.cache_hits.values()),
+      "misses", sum(network.train_epochs.stats.cache_misses.values()))
+"""
+
+
+def make_read_only(folder):
+    for path in [folder, *folder.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() == 0 and sys.platform.startswith("linux")
+                    and not shutil.which("setpriv"), reason="root writes anywhere")
+def test_a_read_only_install_caches_in_the_user_cache():
+    # Not pytest's tmp_path: its parents are private to the user running the tests.
+    base = Path(tempfile.mkdtemp(prefix="fastnn-cache-"))
+    base.chmod(0o755)
+    try:
+        run_twice_read_only(base)
+    finally:
+        for path in [base, *base.rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        shutil.rmtree(base)
+
+
+def run_twice_read_only(tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "fastnn", site / "fastnn",
+                    ignore=shutil.ignore_patterns("__pycache__", "kernels"))
+    shutil.copytree(ROOT / "kernels", site / "fastnn" / "kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    make_read_only(site)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    # -S: no site hooks, so the checkout's editable install cannot shadow the copy; the
+    # environment's packages (NumPy, Numba) come after it on the path.
+    packages = [path for path in sys.path if path.endswith("site-packages")]
+    env.update(PYTHONPATH=os.pathsep.join([str(site)] + packages), HOME=str(home),
+               XDG_CACHE_HOME=str(home / ".cache"))
+    command = [sys.executable, "-S", "-c", SCRIPT]
+    if os.geteuid() == 0:  # root ignores permissions: run as nobody, as a user would be
+        home.chmod(0o777)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + command
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=900,
+                           cwd=home) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    assert "misses 1" in runs[0].stdout or "hits 0" in runs[0].stdout, runs[0].stdout
+    assert "hits 1" in runs[1].stdout, runs[1].stdout  # loaded, not compiled again
+    assert not list(site.rglob("*.nbi")), "wrote into the read-only package"
+    assert list(home.rglob("*.nbi")), "nothing cached in the user cache"
