@@ -57,6 +57,13 @@ class History(Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
 
+    def record_epochs(self, epochs, columns):
+        """Record many epochs at once, as ``on_epoch_end`` would one by one: ``columns``
+        maps each logged name to its values, one per epoch in ``epochs``."""
+        self.epoch.extend(epochs)
+        for key, values in columns.items():
+            self.history.setdefault(key, []).extend(np.asarray(values, float).tolist())
+
     def plot(self, keys=None, ax=None):
         """Plot loss and metric curves, one panel per quantity with its val_ twin.
 

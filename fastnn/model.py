@@ -553,11 +553,23 @@ class Sequential:
                     self._rng.bit_generator.state = rng_state
                 raise
             seconds = time.perf_counter() - start
+            per_call = max(1, int(_AT_ONCE_SECONDS * totals.shape[0] / max(seconds, 1e-9)))
             if totals[-1, codes.T_DIVERGED] and shuffle:
                 # Draw no further than the failing epoch, as epoch by epoch would.
                 self._rng.bit_generator.state = rng_state
                 for _ in range(totals.shape[0]):
                     self._rng.permutation(n)
+            finished = totals[:-1] if totals[-1, codes.T_DIVERGED] else totals
+            if verbose == 0 and all(type(c) is History for c in callbacks):
+                # Only History to tell: every finished epoch's logs in one go (per-epoch
+                # Python took longer than a tiny network's whole epoch).
+                columns = self._epoch_columns(finished)
+                for callback in callbacks:
+                    callback.record_epochs(range(epoch, epoch + finished.shape[0]), columns)
+                self.optimizer.iterations += int(finished[:, codes.T_BATCHES].sum())
+                epoch += finished.shape[0]
+                self.epochs_completed = max(self.epochs_completed, epoch)
+                totals = totals[finished.shape[0]:]
             for row in totals:
                 for callback in callbacks:
                     callback.on_epoch_begin(epoch)
@@ -569,7 +581,6 @@ class Sequential:
                     logs = self._epoch_logs(row)
                 self._end_epoch(epoch, epochs, logs, callbacks, verbose, False)
                 epoch += 1
-            per_call = max(1, int(_AT_ONCE_SECONDS * totals.shape[0] / max(seconds, 1e-9)))
 
     def _diverged(self, epoch, done, n_batches, terminate_on_nan):
         """After an epoch rolled back for a non-finite loss: raise, or with
@@ -619,16 +630,21 @@ class Sequential:
         return logs
 
     def _epoch_logs(self, totals):
-        """{"loss": ..., metric name: ...} from an epoch's or an evaluation's totals:
-        metrics are means over the samples, weighted metrics means weighted by the
-        sample weights (0 when every weight is 0, as Keras)."""
-        count = max(totals[codes.T_COUNT], 1.0)
-        weight = totals[codes.T_WEIGHT] if totals[codes.T_WEIGHT] > 0 else 1.0
-        logs = {"loss": float(totals[codes.T_LOSS] / count)}
+        """{"loss": ..., metric name: ...} from an epoch's or an evaluation's totals."""
+        return {key: float(values[0])
+                for key, values in self._epoch_columns(totals[np.newaxis]).items()}
+
+    def _epoch_columns(self, totals):
+        """{"loss": (epochs,), metric name: (epochs,)} from many epochs' totals
+        (epochs, N_TOTALS): metrics are means over the samples, weighted metrics means
+        weighted by the sample weights (0 when every weight is 0, as Keras)."""
+        count = np.maximum(totals[:, codes.T_COUNT], 1.0)
+        weight = np.where(totals[:, codes.T_WEIGHT] > 0, totals[:, codes.T_WEIGHT], 1.0)
+        columns = {"loss": totals[:, codes.T_LOSS] / count}
         for name, kind, weighted in self._metric_logs:
             slot = _WEIGHTED_SLOTS[kind] if weighted else _SLOTS[kind]
-            logs[name] = float(totals[slot] / (weight if weighted else count))
-        return logs
+            columns[name] = totals[:, slot] / (weight if weighted else count)
+        return columns
 
     @staticmethod
     def _format(logs):
