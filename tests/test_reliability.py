@@ -928,11 +928,14 @@ def test_pickled_content_is_never_unpickled(tmp_path):
     assert not marker.exists()
 
 
-def test_no_pickle_anywhere_in_the_package():
+def test_nothing_in_the_package_unpickles():
+    """Loading a pickle runs arbitrary code: fastnn never loads one (sweep only checks
+    that a build function can be sent to worker processes, with pickle.dumps)."""
     root = pathlib.Path(fastnn.__file__).parent
     for source in root.rglob("*.py"):
         text = source.read_text()
-        assert "import pickle" not in text and "allow_pickle=True" not in text, source
+        for loader in ("pickle.load", "pickle.Unpickler", "allow_pickle=True"):
+            assert loader not in text, (source, loader)
     assert "allow_pickle=False" in (root / "saving.py").read_text()
 
 
