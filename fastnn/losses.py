@@ -1,10 +1,227 @@
-"""Target checking and conversion for each loss (the kernels compute the losses)."""
+"""Loss objects (Keras 3's classes and options), and target checking and conversion
+for each loss. The kernels compute the losses; a loss reaches them as the tuple
+``spec()`` returns.
+
+Examples
+--------
+>>> from fastnn import Sequential, Dense, losses
+>>> model = Sequential([Dense(3, input_dim=4)], seed=0)
+>>> model.compile(optimizer="adam",
+...               loss=losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1))
+>>> model.loss
+'categorical_crossentropy'
+"""
 import numbers
 
 import numpy as np
 
-from ._validation import numeric_array
+from ._validation import boolean, choice, non_negative_float, numeric_array
 from .kernels import codes
+from .registries import LOSSES
+
+
+class Loss:
+    """Base class of the loss objects: a registry name and Keras's options.
+
+    ``compile`` takes one of these or a name ("mse", "mae", "huber",
+    "binary_crossentropy", ...), which means the class with its defaults.
+    """
+
+    name = None
+
+    def get_config(self):
+        """The options, as keyword arguments of the class."""
+        return {}
+
+    def spec(self):
+        """(code, from_logits, label_smoothing, delta): what the kernels take."""
+        config = self.get_config()
+        return (int(LOSSES[self.name]), int(config.get("from_logits", False)),
+                float(config.get("label_smoothing", 0.0)),
+                float(config.get("delta", codes.HUBER_DELTA)))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+    def __repr__(self):
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({options})"
+
+
+class MeanSquaredError(Loss):
+    """mean over outputs of (y - y_hat)^2 (Keras's "mse")."""
+
+    name = "mean_squared_error"
+
+
+class MeanAbsoluteError(Loss):
+    """mean over outputs of |y - y_hat| (Keras's "mae"); its gradient is
+    sign(y_hat - y), 0 where they are equal."""
+
+    name = "mean_absolute_error"
+
+
+class Huber(Loss):
+    """Keras 3's Huber loss: mean over outputs of e^2 / 2 where |e| <= delta, else
+    delta * |e| - delta^2 / 2, for e = y_hat - y.
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        Where the loss turns from quadratic to linear; >= 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        delta not a number, or negative or not finite.
+    """
+
+    name = "huber"
+
+    def __init__(self, delta=codes.HUBER_DELTA):
+        self.delta = non_negative_float("Huber", "delta", delta)
+
+    def get_config(self):
+        return {"delta": self.delta}
+
+
+def _smoothing(where, value):
+    """A label_smoothing in [0, 1], as a float."""
+    value = non_negative_float(where, "label_smoothing", value)
+    if value > 1:
+        raise ValueError(f"{where}: label_smoothing must be in [0, 1], got {value}.")
+    return value
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy, averaged over outputs, in Keras 3's form.
+
+    Parameters
+    ----------
+    from_logits : bool, default=False
+        Read the outputs as logits x: L = max(x, 0) - x*t + log(1 + exp(-|x|)),
+        no clip. Otherwise the outputs are probabilities, clipped to
+        [1e-7, 1 - 1e-7] before the logs.
+    label_smoothing : float, default=0.0
+        In [0, 1]: the targets become t * (1 - label_smoothing) + label_smoothing / 2.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An option of the wrong type or out of range.
+    """
+
+    name = "binary_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0):
+        self.from_logits = boolean("BinaryCrossentropy", "from_logits", from_logits)
+        self.label_smoothing = _smoothing("BinaryCrossentropy", label_smoothing)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class CategoricalCrossentropy(Loss):
+    """Categorical cross-entropy on one-hot (or soft) targets, in Keras 3's form.
+
+    Parameters
+    ----------
+    from_logits : bool, default=False
+        Read the outputs as logits: L = -sum_j t_j log_softmax(x)_j. Otherwise each
+        output row is divided by its sum, clipped to [1e-7, 1 - 1e-7] and logged.
+    label_smoothing : float, default=0.0
+        In [0, 1]: the targets become t * (1 - label_smoothing) + label_smoothing / units.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An option of the wrong type or out of range.
+    """
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0):
+        self.from_logits = boolean("CategoricalCrossentropy", "from_logits", from_logits)
+        self.label_smoothing = _smoothing("CategoricalCrossentropy", label_smoothing)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Categorical cross-entropy on integer labels, in Keras 3's form (which has no
+    label smoothing).
+
+    Parameters
+    ----------
+    from_logits : bool, default=False
+        As ``CategoricalCrossentropy``.
+
+    Raises
+    ------
+    TypeError
+        from_logits not a bool.
+    """
+
+    name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False):
+        self.from_logits = boolean("SparseCategoricalCrossentropy", "from_logits", from_logits)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+class SumSquaredError(Loss):
+    """1/2 * sum over samples and outputs of (y - y_hat)^2: the error E of the
+    textbook derivation ("sse"), not a batch mean."""
+
+    name = "sse"
+
+
+# Registry name -> class; the aliases in ``registries.LOSSES`` resolve through the code.
+_CLASSES = {cls.name: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber,
+                                      BinaryCrossentropy, CategoricalCrossentropy,
+                                      SparseCategoricalCrossentropy, SumSquaredError)}
+_BY_CODE = {LOSSES[name]: cls for name, cls in _CLASSES.items()}
+
+
+def get(where, identifier):
+    """(name, Loss) of a loss name or Loss instance; the name is the string as given
+    (lower-cased) or the class's name."""
+    if isinstance(identifier, Loss):
+        if type(identifier) not in _CLASSES.values():
+            raise TypeError(f"{where}: loss must be a name or one of fastnn.losses' classes "
+                            f"({', '.join(c.__name__ for c in _CLASSES.values())}), got "
+                            f"{type(identifier).__name__}: the kernels compute only these.")
+        return identifier.name, identifier
+    code = choice(where, "loss", identifier, LOSSES)
+    return identifier.lower(), _BY_CODE[code]()
+
+
+def deserialize(name, config, where="load_model"):
+    """The Loss a saved compile config describes (``config`` None: the defaults).
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or options that do not fit its class.
+    """
+    code = choice(where, "loss", name, LOSSES)
+    cls = _BY_CODE[code]
+    if config is None:
+        return cls()
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: the loss options must be an object, got "
+                         f"{type(config).__name__}.")
+    try:
+        return cls(**config)
+    except TypeError as error:
+        raise ValueError(f"{where}: the loss options {config!r} do not fit "
+                         f"{cls.__name__}: {error}") from None
 
 _SPARSE = codes.SPARSE_CATEGORICAL_CROSSENTROPY
 

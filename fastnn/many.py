@@ -237,12 +237,12 @@ def _checked_callbacks(where, callbacks, count):
 
 
 def _grouped(models):
-    """Indices of the models that can train as one group (same dtype, layers, loss and
-    metrics; every input width is checked to be x's), in order of first appearance."""
+    """Indices of the models that can train as one group (same dtype, layers, loss with
+    its options, and metrics; every input width is checked to be x's), in order of first appearance."""
     groups = {}
     for i, model in enumerate(models):
         key = (model.dtype.str, tuple((l.units, l.activation_code, l.use_bias)
-                                      for l in model.layers), model._loss_code,
+                                      for l in model.layers), model._loss_spec,
                tuple(model.metrics), tuple(model.weighted_metrics))
         groups.setdefault(key, []).append(i)
     return list(groups.values())

@@ -66,6 +66,7 @@ class Sequential:
         self.params = None
         self.optimizer = None
         self.loss = None
+        self.loss_object = None
         self.metrics = []
         self.weighted_metrics = []
         self._metric_logs = []
@@ -254,9 +255,12 @@ class Sequential:
         ----------
         optimizer : str or Optimizer, default="rmsprop"
             "sgd", "adam", "rmsprop" (Keras defaults) or an instance.
-        loss : str
-            "mse", "sse", "binary_crossentropy", "categorical_crossentropy",
-            "sparse_categorical_crossentropy".
+        loss : str or fastnn.losses.Loss
+            "mse", "mae", "huber", "sse", "binary_crossentropy",
+            "categorical_crossentropy", "sparse_categorical_crossentropy" (Keras's
+            defaults), or a loss object with options, e.g.
+            ``losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)``
+            or ``losses.Huber(delta=2.0)``. ``model.loss`` is the name.
         metrics : list of str, optional
             "accuracy" or "acc", "mse" or "mean_squared_error", "mae" or
             "mean_absolute_error"; unweighted, as Keras: sample and class weights weigh
@@ -286,7 +290,7 @@ class Sequential:
         if loss is None:
             raise ValueError("compile: loss is required. Expected one of: "
                              + ", ".join(repr(k) for k in LOSSES) + ".")
-        loss_code = choice("compile", "loss", loss, LOSSES)
+        loss_name, loss_object = _losses.get("compile", loss)
         metric_names = _metric_names("metrics", metrics)
         weighted_names = _metric_names("weighted_metrics", weighted_metrics)
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
@@ -296,7 +300,9 @@ class Sequential:
             self._engine = CpuEngine(self)
         # else keep the CPU engine: its workspace and the team speeds it has measured
         # (fastnn._scheduler) do not depend on the optimizer or the loss
-        self.optimizer, self.loss, self._loss_code = optimizer, loss.lower(), loss_code
+        self.optimizer, self.loss, self.loss_object = optimizer, loss_name, loss_object
+        self._loss_spec = loss_object.spec()
+        self._loss_code = self._loss_spec[0]
         self.metrics, self.weighted_metrics, self.device = metric_names, weighted_names, device
         self._metric_logs = metric_logs(metric_names, weighted_names)
         _optimizer_owners[optimizer] = weakref.ref(self)
@@ -310,7 +316,7 @@ class Sequential:
         accuracy = (accuracy_code(sparse, int(self._net[0][-1]))
                     if "accuracy" in kinds else codes.NO_ACCURACY)
         errors = "mse" in kinds or "mae" in kinds
-        return (self._loss_code, accuracy, errors)
+        return (self._loss_spec, accuracy, errors)
 
     # --------------------------------------------------------------------- data
     def _inputs(self, where, x, features=None):

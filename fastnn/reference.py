@@ -67,14 +67,42 @@ def forward(weights, biases, activations, x):
     return outputs
 
 
-def sample_losses(out, y, loss):
+def smooth_targets(y, loss, label_smoothing):
+    """Keras 3's label smoothing: toward 1/2 (binary) or 1/units (categorical)."""
+    if not label_smoothing:
+        return y
+    if loss == "binary_crossentropy":
+        return y * (1 - label_smoothing) + 0.5 * label_smoothing
+    if loss == "categorical_crossentropy":
+        return y * (1 - label_smoothing) + label_smoothing / y.shape[1]
+    return y
+
+
+def log_softmax(z):
+    """Row-wise log(softmax(z)), max-shifted."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def sample_losses(out, y, loss, from_logits=False, label_smoothing=0.0, delta=1.0):
     """Per-sample loss L_i (Keras's conventions; sse is the seeds' E = 1/2 sum (y - y_hat)^2).
 
     The categorical cross-entropies divide each row by its sum before the clip and the
-    log, as Keras 3 does when the loss does not take logits.
+    log, as Keras 3 does when the loss does not take logits; from logits they take the
+    log-softmax, and the binary one max(x, 0) - x t + log(1 + exp(-|x|)).
     """
+    y = smooth_targets(y, loss, label_smoothing)
     if loss == "mse":
         return ((out - y) ** 2).mean(axis=1)
+    if loss == "mae":
+        return np.abs(out - y).mean(axis=1)
+    if loss == "huber":
+        e = np.abs(out - y)
+        return np.where(e <= delta, 0.5 * e * e, delta * e - 0.5 * delta * delta).mean(axis=1)
+    if from_logits and loss == "binary_crossentropy":
+        return (np.maximum(out, 0) - out * y + np.log1p(np.exp(-np.abs(out)))).mean(axis=1)
+    if from_logits:
+        return -(y * log_softmax(out)).sum(axis=1)
     if loss == "sse":
         return 0.5 * ((out - y) ** 2).sum(axis=1)
     if loss == "binary_crossentropy":
@@ -101,17 +129,28 @@ def normalized_xent_gradient(out, y):
     return (g - (g * q).sum(axis=1, keepdims=True)) / s
 
 
-def output_delta(out, y, loss, activation, sample_weight=None):
+def output_delta(out, y, loss, activation, sample_weight=None, from_logits=False,
+                 label_smoothing=0.0, delta=1.0):
     """dJ/dz of the output layer for J = sum_i w_i L_i / n (sse: no 1/n, as E)."""
     n, units = out.shape
+    y = smooth_targets(y, loss, label_smoothing)
     w = np.ones(n, dtype=out.dtype) if sample_weight is None else sample_weight
     scale = (w / n)[:, None] if loss != "sse" else w[:, None]
-    if (activation == "softmax" and loss.endswith("categorical_crossentropy")) or (
-            activation == "sigmoid" and loss == "binary_crossentropy"):
+    if not from_logits and (
+            (activation == "softmax" and loss.endswith("categorical_crossentropy"))
+            or (activation == "sigmoid" and loss == "binary_crossentropy")):
         per_output = 1 / units if loss == "binary_crossentropy" else 1
         return scale * per_output * (out - y)
-    if loss == "mse":
+    if from_logits and loss == "binary_crossentropy":
+        grad = (sigmoid(out) - y) / units
+    elif from_logits:
+        grad = np.exp(log_softmax(out)) * y.sum(axis=1, keepdims=True) - y
+    elif loss == "mse":
         grad = 2 * (out - y) / units
+    elif loss == "mae":
+        grad = np.sign(out - y) / units
+    elif loss == "huber":
+        grad = np.clip(out - y, -delta, delta) / units
     elif loss == "sse":
         grad = out - y
     elif loss == "binary_crossentropy":
@@ -184,14 +223,18 @@ class ReferenceMLP:
     activations : list of str
     loss : str
     optimizer : {"sgd", "adam", "rmsprop"}
+    loss_options : dict, optional
+        from_logits, label_smoothing, delta (see ``sample_losses``).
     **hyper
         learning_rate and the optimizer's own parameters (Keras names).
     """
 
-    def __init__(self, weights, biases, activations, loss, optimizer="sgd", **hyper):
+    def __init__(self, weights, biases, activations, loss, optimizer="sgd", loss_options=None,
+                 **hyper):
         self.weights = [np.array(w) for w in weights]
         self.biases = [None if b is None else np.array(b) for b in biases]
         self.activations, self.loss, self.optimizer = list(activations), loss, optimizer
+        self.loss_options = dict(loss_options or {})
         self.hyper = dict(hyper)
         self.lr = self.hyper.pop("learning_rate", 0.01 if optimizer == "sgd" else 0.001)
         self.t = 0
@@ -212,8 +255,9 @@ class ReferenceMLP:
         if self.loss == "sparse_categorical_crossentropy" and np.ndim(y) == 1:
             y = np.eye(outputs[-1].shape[1], dtype=outputs[-1].dtype)[y]
         w = np.ones(len(x), dtype=outputs[-1].dtype) if sample_weight is None else sample_weight
-        total = float((w * sample_losses(outputs[-1], y, self.loss)).sum())
-        delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight)
+        total = float((w * sample_losses(outputs[-1], y, self.loss, **self.loss_options)).sum())
+        delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight,
+                             **self.loss_options)
         grads_w, grads_b = backward(self.weights, outputs, delta, self.activations)
         grads = grads_w + [g for g, b in zip(grads_b, self.biases) if b is not None]
         self.t += 1

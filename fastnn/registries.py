@@ -18,6 +18,9 @@ LOSSES = {
     "binary_crossentropy": codes.BINARY_CROSSENTROPY,
     "categorical_crossentropy": codes.CATEGORICAL_CROSSENTROPY,
     "sparse_categorical_crossentropy": codes.SPARSE_CATEGORICAL_CROSSENTROPY,
+    "mae": codes.MAE,
+    "mean_absolute_error": codes.MAE,
+    "huber": codes.HUBER,
 }
 
 # Metric name -> what it measures. The history key is the name as given, as Keras logs

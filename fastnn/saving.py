@@ -30,7 +30,7 @@ import zipfile
 
 import numpy as np
 
-from . import initializers, optimizers, schedules
+from . import initializers, losses, optimizers, schedules
 
 FORMAT_VERSION = 1
 
@@ -63,7 +63,8 @@ def _config(model):
         "layers": [layer.get_config() for layer in model.layers],
         "compile": None if model.optimizer is None else {
             "optimizer": optimizers.serialize(model.optimizer),
-            "loss": model.loss, "metrics": model.metrics,
+            "loss": model.loss, "loss_config": model.loss_object.get_config(),
+            "metrics": model.metrics,
             "weighted_metrics": model.weighted_metrics, "device": model.device},
         "rng": model._rng.bit_generator.state,
         "epochs_completed": model.epochs_completed,
@@ -540,8 +541,11 @@ def _rebuild(config, path):
                           "compile(..., device='cuda') on a GPU machine to move it back).",
                           RuntimeWarning, stacklevel=3)
             device = "cpu"
+        loss = losses.deserialize(compiled["loss"], compiled.get("loss_config"), "compile")
+        if loss == losses.deserialize(compiled["loss"], None, "compile"):
+            loss = compiled["loss"]  # Keras's defaults: the name, as it was compiled
         model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
-                      loss=compiled["loss"], metrics=compiled["metrics"], device=device,
+                      loss=loss, metrics=compiled["metrics"], device=device,
                       weighted_metrics=compiled.get("weighted_metrics"))
     model._rng.bit_generator.state = config["rng"]
     return model

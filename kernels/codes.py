@@ -18,6 +18,10 @@ SSE = 1
 BINARY_CROSSENTROPY = 2
 CATEGORICAL_CROSSENTROPY = 3
 SPARSE_CATEGORICAL_CROSSENTROPY = 4
+MAE = 5
+HUBER = 6
+
+HUBER_DELTA = 1.0  # Keras 3 ``losses.Huber`` default delta
 
 PROB_EPSILON = 1e-7  # Keras's clip for probabilities inside cross-entropy logs
 

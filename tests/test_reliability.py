@@ -516,7 +516,7 @@ COMPILE_CASES = [
     ("loss-unknown", dict(loss="crossentropy"), ValueError,
      r"^compile: unknown loss 'crossentropy'\. Expected one of: 'mse', 'mean_squared_error', "
      r"'sse', 'binary_crossentropy', 'categorical_crossentropy', "
-     r"'sparse_categorical_crossentropy'\."),
+     r"'sparse_categorical_crossentropy', 'mae', 'mean_absolute_error', 'huber'\."),
     ("loss-missing", dict(loss=None), ValueError,
      r"^compile: loss is required\. Expected one of: 'mse'"),
     ("loss-type", dict(loss=len), TypeError, r"^compile: loss must be a string name"),

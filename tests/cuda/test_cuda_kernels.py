@@ -470,3 +470,41 @@ def test_float32_adam_uses_the_float64_complements():
     state = host(gstate)
     np.testing.assert_array_equal(state[0], np.float32(0.1) * g)
     np.testing.assert_array_equal(state[1], np.float32(0.001) * (g * g))
+
+
+# --- loss options: from_logits, label smoothing, mae, huber ---------------------------
+
+LOSS_OPTIONS = [  # (code, from_logits, label_smoothing, delta)
+    (codes.MAE, 0, 0.0, 1.0),
+    (codes.HUBER, 0, 0.0, 0.4),
+    (codes.BINARY_CROSSENTROPY, 1, 0.1, 1.0),
+    (codes.BINARY_CROSSENTROPY, 0, 0.2, 1.0),
+    (codes.CATEGORICAL_CROSSENTROPY, 1, 0.3, 1.0),
+    (codes.CATEGORICAL_CROSSENTROPY, 0, 0.1, 1.0),
+    (codes.SPARSE_CATEGORICAL_CROSSENTROPY, 1, 0.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["linear", "sigmoid", "softmax"])
+@pytest.mark.parametrize("loss", LOSS_OPTIONS)
+def test_output_delta_with_loss_options_matches_cpu(loss, activation, dtype):
+    rng = np.random.default_rng(5)
+    activation = ACTIVATIONS[activation]
+    big_n, n, units, start = 9, 5, 4, 2
+    y, labels = targets(loss[0], big_n, units, rng, dtype)
+    weights = rng.uniform(0.5, 1.5, big_n).astype(dtype)
+    order = rng.permutation(big_n).astype(np.int64)
+    out = activated(rng.standard_normal((n, units)).astype(dtype) * 2, activation)
+    d = np.empty((n, units), dtype)
+    total = cpu_losses.output_delta(d, out, y, labels, weights, order[start:start + n],
+                                    loss, activation, n)
+    gd = cuda.device_array((n, units), dtype)
+    stats = cuda.device_array((losses.N_STATS, 8))
+    totals, penalties = to_device((np.zeros(codes.N_TOTALS), np.zeros(2)))
+    gy, glabels, gweights, gorder, gout = to_device((y, labels, weights, order, out))
+    losses.output_delta(gd, stats, gout, (gy, glabels, gweights), gorder, start,
+                        (loss, activation, codes.NO_ACCURACY, False))
+    losses.reduce_batch(totals, stats, penalties, n, True)
+    np.testing.assert_allclose(host(gd), d, **TOL[dtype])
+    np.testing.assert_allclose(host(totals)[codes.T_LOSS], total, rtol=TOL[dtype]["rtol"])
