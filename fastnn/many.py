@@ -417,7 +417,12 @@ class _Run:
         n, batch_size, count = order.shape[0], self.batch_size, len(models)
         n_batches = -(-n // batch_size)
         params = layout.pack([m.params for m in models])
-        state = np.stack([layout.pack([m._state[s] for m in models]) for s in range(2)])
+        # As many slots as the group's most (amsgrad, centered RMSprop: 3); a model
+        # with fewer gets zeros there, which its optimizer never reads.
+        slots = max(m._state.shape[0] for m in models)
+        state = np.stack([layout.pack([m._state[s] if s < m._state.shape[0]
+                                       else np.zeros_like(m._state[0]) for m in models])
+                          for s in range(slots)])
         grads = np.zeros_like(params)
         sizes, activations, has_bias, _ = first._net
         net = (sizes, activations, has_bias, np.stack([m._net[3] for m in models]))
@@ -452,7 +457,8 @@ class _Run:
             done = last
         result = {}
         for k, (i, model) in enumerate(zip(members, models)):
-            trained = [layout.unpack(params, k)] + [layout.unpack(state[s], k) for s in range(2)]
+            trained = [layout.unpack(params, k)] + [layout.unpack(state[s], k)
+                                                    for s in range(model._state.shape[0])]
             if totals[k, codes.T_DIVERGED] or not all(np.isfinite(a).all() for a in trained):
                 result[i] = {"loss": float("nan")}  # it keeps its epoch-start weights
                 continue

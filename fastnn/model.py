@@ -130,7 +130,7 @@ class Sequential:
         self._net, self._slices, self.params = net, slices, params
         self.epochs_completed = 0
         if self.optimizer is not None:
-            self._state = np.zeros((2, self.params.size), dtype=self.dtype)
+            self._state = np.zeros((self.optimizer.slots, self.params.size), dtype=self.dtype)
             self.optimizer.iterations = 0
         self._engine = type(self._engine)(self)  # its workspaces fit the old widths
 
@@ -307,7 +307,7 @@ class Sequential:
         self._metric_logs = metric_logs(metric_names, weighted_names)
         _optimizer_owners[optimizer] = weakref.ref(self)
         if self.built:
-            self._state = np.zeros((2, self.params.size), dtype=self.dtype)
+            self._state = np.zeros((self.optimizer.slots, self.params.size), dtype=self.dtype)
 
     def _codes(self):
         """(loss, accuracy, errors) codes the kernels take."""

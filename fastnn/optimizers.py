@@ -33,6 +33,7 @@ class Optimizer:
     """
 
     code = None
+    slots = 2  # rows of the model's optimizer state (3 for amsgrad, centered RMSprop)
 
     def __init__(self, learning_rate, weight_decay=0.0):
         where = type(self).__name__
@@ -72,6 +73,9 @@ class Optimizer:
 
     def get_config(self):
         config = {k: v for k, v in vars(self).items() if k != "iterations"}
+        for option in ("amsgrad", "centered"):  # only when set: older files lack them
+            if config.get(option) is False:
+                del config[option]
         if isinstance(self.learning_rate, schedules.LearningRateSchedule):
             config["learning_rate"] = schedules.serialize(self.learning_rate)
         return config
@@ -124,6 +128,8 @@ class Adam(Optimizer):
     epsilon : float, default=1e-7
     weight_decay : float, default=0.0
         Decoupled: ``w -= learning_rate * weight_decay * w`` before the step (AdamW-like).
+    amsgrad : bool, default=False
+        Keras 3's AMSGrad: divide by the running maximum of v (a third state slot).
 
     Notes
     -----
@@ -131,6 +137,7 @@ class Adam(Optimizer):
 
         m = beta_1 * m + (1 - beta_1) * g
         v = beta_2 * v + (1 - beta_2) * g**2
+        v_max = maximum(v_max, v); v = v_max            # amsgrad=True only
         alpha = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t)
         w = w - alpha * m / (sqrt(v) + epsilon)
 
@@ -138,15 +145,22 @@ class Adam(Optimizer):
     ``sqrt(v_hat) + eps``, i.e. an epsilon scaled by ``sqrt(1 - beta_2**t)``).
     """
 
-    code = codes.ADAM
-
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 weight_decay=0.0):
+                 weight_decay=0.0, amsgrad=False):
         super().__init__(learning_rate, weight_decay)
         where = type(self).__name__
         self.beta_1 = non_negative_float(where, "beta_1", beta_1, upper=1.0)
         self.beta_2 = non_negative_float(where, "beta_2", beta_2, upper=1.0)
         self.epsilon = non_negative_float(where, "epsilon", epsilon)
+        self.amsgrad = boolean(where, "amsgrad", amsgrad)
+
+    @property
+    def code(self):
+        return codes.ADAM_AMSGRAD if self.amsgrad else codes.ADAM
+
+    @property
+    def slots(self):
+        return 3 if self.amsgrad else 2
 
     def _step_sizes(self, lr):
         t = np.arange(self.iterations + 1, self.iterations + 1 + lr.shape[0], dtype=np.float64)
@@ -173,6 +187,7 @@ class AdamW(Adam):
     beta_1 : float, default=0.9
     beta_2 : float, default=0.999
     epsilon : float, default=1e-7
+    amsgrad : bool, default=False
 
     Notes
     -----
@@ -190,12 +205,12 @@ class AdamW(Adam):
     """
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay)
+                 epsilon=1e-7, amsgrad=False):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, amsgrad)
 
 
 class RMSprop(Optimizer):
-    """RMSprop, uncentered, in Keras 3's form.
+    """RMSprop in Keras 3's form, uncentered unless ``centered``.
 
     Parameters
     ----------
@@ -204,25 +219,36 @@ class RMSprop(Optimizer):
     momentum : float, default=0.0
     epsilon : float, default=1e-7
     weight_decay : float, default=0.0
+    centered : bool, default=False
+        Divide by an estimate of the gradient's variance rather than its second
+        moment (a third state slot, the mean gradient a).
 
     Notes
     -----
     ::
 
         s = rho * s + (1 - rho) * g**2
-        step = learning_rate * g / sqrt(s + epsilon)
+        a = rho * a + (1 - rho) * g; s_used = s - a**2    # centered=True only
+        step = learning_rate * g / sqrt(s_used + epsilon)
         velocity = momentum * velocity + step; w = w - velocity   # momentum > 0
         w = w - step                                             # momentum == 0
     """
 
-    code = codes.RMSPROP
-
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 weight_decay=0.0):
+                 weight_decay=0.0, centered=False):
         super().__init__(learning_rate, weight_decay)
         self.rho = non_negative_float("RMSprop", "rho", rho, upper=1.0)
         self.momentum = non_negative_float("RMSprop", "momentum", momentum, upper=1.0)
         self.epsilon = non_negative_float("RMSprop", "epsilon", epsilon)
+        self.centered = boolean("RMSprop", "centered", centered)
+
+    @property
+    def code(self):
+        return codes.RMSPROP_CENTERED if self.centered else codes.RMSPROP
+
+    @property
+    def slots(self):
+        return 3 if self.centered else 2
 
     def hyper(self, dtype):
         values = super().hyper(dtype)

@@ -185,27 +185,36 @@ def sgd_step(params, grads, velocities, lr, momentum=0.0, nesterov=False, weight
 
 
 def adam_step(params, grads, ms, vs, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-              weight_decay=0.0):
+              weight_decay=0.0, amsgrad=False, v_maxes=None):
     """Keras 3 Adam at step t (1-based), in place, in Keras's order of operations.
 
     The Python-float coefficients (1 - beta_1, lr * weight_decay, ...) are rounded
-    once to the arrays' dtype (NumPy's rule for Python scalars).
+    once to the arrays' dtype (NumPy's rule for Python scalars). With ``amsgrad``,
+    ``v_maxes`` keep the running maximum of v, which the step divides by.
     """
     alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
-    for p, g, m, v in zip(params, grads, ms, vs):
+    for i, (p, g, m, v) in enumerate(zip(params, grads, ms, vs)):
         p -= lr * weight_decay * p
         m += (1 - beta_1) * (g - m)
         v += (1 - beta_2) * (g * g - v)
+        if amsgrad:
+            np.maximum(v_maxes[i], v, out=v_maxes[i])
+            v = v_maxes[i]
         p -= alpha * m / (np.sqrt(v) + epsilon)
 
 
 def rmsprop_step(params, grads, mean_squares, velocities, lr, rho=0.9, momentum=0.0,
-                 epsilon=1e-7, weight_decay=0.0):
-    """Keras 3 RMSprop (uncentered), in place."""
-    for p, g, s, v in zip(params, grads, mean_squares, velocities):
+                 epsilon=1e-7, weight_decay=0.0, centered=False, means=None):
+    """Keras 3 RMSprop, in place; ``centered`` keeps the mean gradients in ``means``
+    and divides by sqrt(s - mean^2 + epsilon)."""
+    for i, (p, g, s, v) in enumerate(zip(params, grads, mean_squares, velocities)):
         p -= lr * weight_decay * p
         s[...] = rho * s + (1 - rho) * g * g
-        step = lr * g / np.sqrt(s + epsilon)
+        if centered:
+            means[i][...] = rho * means[i] + (1 - rho) * g
+            step = lr * g / np.sqrt(s - means[i] * means[i] + epsilon)
+        else:
+            step = lr * g / np.sqrt(s + epsilon)
         if momentum == 0:
             p -= step
         else:
@@ -238,7 +247,7 @@ class ReferenceMLP:
         self.hyper = dict(hyper)
         self.lr = self.hyper.pop("learning_rate", 0.01 if optimizer == "sgd" else 0.001)
         self.t = 0
-        self.slots = [[np.zeros_like(p) for p in self.parameters()] for _ in range(2)]
+        self.slots = [[np.zeros_like(p) for p in self.parameters()] for _ in range(3)]
 
     def parameters(self):
         return self.weights + [b for b in self.biases if b is not None]
@@ -265,10 +274,10 @@ class ReferenceMLP:
             sgd_step(self.parameters(), grads, self.slots[0], self.lr, **self.hyper)
         elif self.optimizer == "adam":
             adam_step(self.parameters(), grads, self.slots[0], self.slots[1], self.t, self.lr,
-                      **self.hyper)
+                      v_maxes=self.slots[2], **self.hyper)
         else:
             rmsprop_step(self.parameters(), grads, self.slots[0], self.slots[1], self.lr,
-                         **self.hyper)
+                         means=self.slots[2], **self.hyper)
         return total
 
     def train_epoch(self, x, y, order, batch_size, sample_weight=None):

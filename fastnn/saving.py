@@ -4,7 +4,8 @@ Layout (format version 1):
   config    uint8  UTF-8 JSON: architecture, dtype, seed, compile config, optimizer
                    (iterations included), RNG state, epochs completed
   params    model dtype (P,)      the flat weight buffer
-  state     model dtype (2, P)    optimizer slots (absent before compile)
+  state     model dtype (2, P)    optimizer slots (absent before compile; 3 rows for
+                                  amsgrad and centered RMSprop)
   checksum  uint8  SHA-256 hex digest of config, params and state bytes
 
 Writes are atomic: a temporary file in the target's directory, flushed and fsynced,
@@ -38,8 +39,9 @@ _MEMBERS = ("config", "params", "state", "checksum")
 # A config is a few hundred bytes per layer; this bounds what a crafted file can make
 # the reader allocate (and parse) before anything else is checked.
 _MAX_CONFIG_BYTES = 1 << 24
-# Optimizer slots saved: none before compile, two (moments, velocities) after.
-_STATE_SLOTS = (0, 2)
+# Optimizer slots saved: none before compile, two (moments, velocities) after, three
+# for Adam(amsgrad=True) and RMSprop(centered=True).
+_STATE_SLOTS = (0, 2, 3)
 _DTYPES = ("float32", "float64")
 # Temporary names are ".NAME.PID.HEX.tmp"; a NAME too long to leave room for the
 # suffix within the 255-byte file-name limit is shortened (and hashed, to stay unique).

@@ -37,6 +37,8 @@ SGD = 0
 SGD_NESTEROV = 1
 ADAM = 2
 RMSPROP = 3
+ADAM_AMSGRAD = 4      # Adam(amsgrad=True): a third slot, the running max of v
+RMSPROP_CENTERED = 5  # RMSprop(centered=True): a third slot, the mean gradient
 
 # Slots of the per-epoch ``totals`` accumulator (float64).
 # The metrics are summed twice: unweighted (Keras's ``metrics``) and weighted by the

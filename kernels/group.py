@@ -5,7 +5,8 @@ layer by layer, each layer's K blocks back to back:
 
   params = for each layer l: W_l of models 0..K-1 (K * units_l, inputs_l), then
            b_l of models 0..K-1 (K * units_l,) when the layer has a bias
-  grads, state[0], state[1] = the same layout
+  grads, state[0], state[1] (and state[2] for amsgrad or centered RMSprop) = the
+  same layout
 
 So the first layer of any run of consecutive models is ONE contiguous
 (models * units, inputs) matrix: its forward product and its weight gradient over a
@@ -37,7 +38,7 @@ from .codes import SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import NO, YES, bias_gradient
 from .fpmode import flush_denormals, restore_mode
 from .losses import _accumulate_metrics, _output_delta
-from .network import ONE, ZERO, _add_l2_gradient, _gather_rows, _l2_penalty
+from .network import ONE, ZERO, _add_l2_gradient, _gather_rows, _l2_penalty, _third_slot
 from .optimizers import _apply_update
 
 @kernel(internal=True)
@@ -106,12 +107,14 @@ def _model_update(params, grads, state, sizes, has_bias, models, model, code, hy
         first = offset + model * units * inputs
         last = first + units * inputs
         _apply_update(params[first:last], grads[first:last], state[0, first:last],
-                      state[1, first:last], code, hyper, lr, step_size)
+                      state[1, first:last], _third_slot(state, first, last), code, hyper, lr,
+                      step_size)
         if has_bias[layer]:
             first = offset + models * units * inputs + model * units
             last = first + units
             _apply_update(params[first:last], grads[first:last], state[0, first:last],
-                          state[1, first:last], code, hyper, lr, step_size)
+                          state[1, first:last], _third_slot(state, first, last), code, hyper,
+                          lr, step_size)
 
 
 @kernel
@@ -121,7 +124,7 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
 
     totals (K, N_TOTALS) float64, accumulated per model (loss, metrics, batches);
     net = (sizes (L+1,), activations (L,), has_bias (L,), l2 (K, L) float64);
-    buffers = (params (K*P,), grads (K*P,), state (2, K*P), acts (C,), deltas (C,)),
+    buffers = (params (K*P,), grads (K*P,), state (2 or 3, K*P), acts (C,), deltas (C,)),
     the workspaces this thread's own, C >= ``workspace_size(sizes, capacity, M)``
     for capacity = min(batch_size, n) and M = last - first;
     data = (x (N, inputs), y (N, units) or empty, labels (N,) or empty,

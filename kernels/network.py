@@ -4,7 +4,7 @@ The network is data, not code, so one compilation serves every depth and width:
   net     = (sizes (L+1,) int64, activations (L,) int64, has_bias (L,) bool,
              l2 (L,) float64)
   params  = every layer's W (units, inputs) then b (units,), back to back (P,)
-  grads   = (parts, P), each row in the layout of params; state = (2, P) slots
+  grads   = (parts, P), each row in the layout of params; state = (2 or 3, P) slots
   acts, deltas = workspace (capacity * sum(sizes),): layer l's block holds
              capacity rows of sizes[l] values; ``layer_rows`` views rows of it.
 
@@ -272,13 +272,22 @@ def _copy(out, values):
 
 
 @kernel(inline="always")
+def _third_slot(state, first, last):
+    """state[2, first:last] when the optimizer has a third slot (amsgrad, centered
+    RMSprop), else an empty view of the same type."""
+    if state.shape[0] > 2:
+        return state[2, first:last]
+    return state[0, first:first]
+
+
+@kernel(inline="always")
 def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size):
     """Update params[first:last] from the sum of the parts' gradients (into grads[0])."""
     g = grads[0, first:last]
     for other in range(1, grads.shape[0]):
         _add_into(g, grads[other, first:last])
     _apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
-                  optimizer_code, hyper, lr, step_size)
+                  _third_slot(state, first, last), optimizer_code, hyper, lr, step_size)
 
 
 @kernel(inline="always")
@@ -318,13 +327,15 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts
         if l2[0] != 0:
             _add_l2_gradient(dw[first:last], w[first:last], l2[0])
         _apply_update(params[w_first:w_last], grads[w_first:w_last], state[0, w_first:w_last],
-                      state[1, w_first:w_last], optimizer_code, hyper, lr, step_size)
+                      state[1, w_first:w_last], _third_slot(state, w_first, w_last),
+                      optimizer_code, hyper, lr, step_size)
     elif momentum != 0:
         _add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
     if has_bias[0]:
         b_first, b_last = units * inputs + first, units * inputs + last
         _apply_update(params[b_first:b_last], grads[b_first:b_last], state[0, b_first:b_last],
-                      state[1, b_first:b_last], optimizer_code, hyper, lr, step_size)
+                      state[1, b_first:b_last], _third_slot(state, b_first, b_last),
+                      optimizer_code, hyper, lr, step_size)
 
 
 @kernel(internal=True)
@@ -335,7 +346,7 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     team = (worker, workers, sync): this thread's index, the number of threads
     running this call together, and their shared barrier (int64 (2,) zeros).
     totals (parts, N_TOTALS) float64, accumulated per part (the caller sums);
-    buffers = (params (P,), grads (parts, P), state (2, P), acts (C,), deltas (C,))
+    buffers = (params (P,), grads (parts, P), state (2 or 3, P), acts (C,), deltas (C,))
     with C >= min(batch_size, n) * sum(sizes); data = (x (N, inputs), y (N, units) or
     empty, labels (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0
     by units rather than by rows (ignored for a one-layer network or a softmax first
@@ -432,7 +443,7 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
 
     epoch_totals (E, parts, N_TOTALS): each epoch's totals; orders (E, n): each
     epoch's sample order; optimizer's rates (E * n_batches, 2), the epochs' steps in
-    sequence; saved = (params (P,), state (2, P)): scratch for the snapshot taken at
+    sequence; saved = (params (P,), state (2 or 3, P)): scratch for the snapshot taken at
     each epoch's start. The other arguments are ``train_batches``'s. An epoch whose
     loss or weights turn non-finite ends the call: the snapshot is put back (the
     weights and optimizer state of that epoch's start) and its

@@ -1,6 +1,7 @@
 """Optimizer updates: one sweep over the whole flat parameter buffer.
 
-Shapes: w, g (P,) parameters and gradients; state (2, P) optimizer slots.
+Shapes: w, g (P,) parameters and gradients; state (2, P) optimizer slots, (3, P)
+for Adam with amsgrad and centered RMSprop.
 ``lr`` and ``step_size`` are this step's learning rate and the effective step
 (Adam's bias-corrected rate), computed by the caller so schedules work.
 Slots decaying toward zero are flushed below the dtype's smallest normal number:
@@ -21,7 +22,7 @@ import math
 import numpy as np
 from ._jit import FASTMATH, kernel, python_entry
 
-from .codes import ADAM, RMSPROP, SGD, SGD_NESTEROV
+from .codes import ADAM, ADAM_AMSGRAD, RMSPROP, RMSPROP_CENTERED, SGD, SGD_NESTEROV
 
 
 @kernel(inline="always")
@@ -105,6 +106,24 @@ def _adam_moments(w, g, m, v, step_size, one_minus_beta_1, one_minus_beta_2, eps
 
 
 @kernel(internal=True, fastmath=FASTMATH)
+def _amsgrad_moments(w, g, m, v, v_max, step_size, one_minus_beta_1, one_minus_beta_2,
+                     epsilon):
+    """Adam's sweep with amsgrad (Keras 3): as ``_adam_moments``, then
+    v_max = max(v_max, v) and w -= step_size * m / (sqrt(v_max) + eps).
+    w, g, m, v, v_max: (P,), updated in place."""
+    tiny = w.dtype.type(np.finfo(w.dtype).tiny)
+    for i in range(w.shape[0]):
+        gi = g[i]
+        mi = _flush(m[i] + one_minus_beta_1 * (gi - m[i]), tiny)
+        vi = _flush(v[i] + one_minus_beta_2 * (gi * gi - v[i]), tiny)
+        m[i] = mi
+        v[i] = vi
+        top = max(v_max[i], vi)
+        v_max[i] = top
+        w[i] -= step_size * mi / (math.sqrt(top) + epsilon)
+
+
+@kernel(internal=True, fastmath=FASTMATH)
 def _adam_update(w, g, m, v, step_size, beta_1, beta_2, epsilon, lr, weight_decay):
     """Keras 3 Adam (epsilon outside the root, bias correction folded into the step):
 
@@ -144,6 +163,28 @@ def _rmsprop_moments(w, g, ms, velocity, lr, rho, one_minus_rho, momentum, epsil
 
 
 @kernel(internal=True, fastmath=FASTMATH)
+def _centered_rmsprop_moments(w, g, ms, velocity, mean, lr, rho, one_minus_rho, momentum,
+                              epsilon):
+    """Centered RMSprop's sweep (Keras 3): ms = rho*ms + (1-rho)*g^2;
+    mean = rho*mean + (1-rho)*g; step = lr * g / sqrt(ms - mean^2 + eps); then as the
+    uncentered one. w, g, ms, velocity, mean: (P,), updated in place."""
+    tiny = w.dtype.type(np.finfo(w.dtype).tiny)
+    for i in range(w.shape[0]):
+        gi = g[i]
+        s = _flush(rho * ms[i] + one_minus_rho * gi * gi, tiny)
+        ms[i] = s
+        a = _flush(rho * mean[i] + one_minus_rho * gi, tiny)
+        mean[i] = a
+        step = lr * gi / math.sqrt(s - a * a + epsilon)
+        if momentum == 0:
+            w[i] -= step
+        else:
+            vi = _flush(momentum * velocity[i] + step, tiny)
+            velocity[i] = vi
+            w[i] -= vi
+
+
+@kernel(internal=True, fastmath=FASTMATH)
 def _rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay):
     """Keras 3 RMSprop (uncentered): ms = rho*ms + (1-rho)*g^2;
     step = lr * g / sqrt(ms + eps); with momentum: v = mu*v + step, w -= v;
@@ -165,11 +206,13 @@ N_HYPER = 9
 
 
 @kernel(internal=True)
-def _apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
+def _apply_update(w, g, slot_0, slot_1, slot_2, optimizer, hyper, lr, step_size):
     """Dispatch one update of (a block of) the flat buffers on the optimizer code.
 
-    w, g, slot_0, slot_1: (P,); hyper: (N_HYPER,) model dtype; lr, step_size:
-    model dtype scalars. Slots: SGD velocity; Adam m, v; RMSprop mean square, velocity.
+    w, g, slot_0, slot_1: (P,); slot_2: (P,) for amsgrad and centered RMSprop, else
+    any (unread); hyper: (N_HYPER,) model dtype; lr, step_size: model dtype scalars.
+    Slots: SGD velocity; Adam m, v (, max of v); RMSprop mean square, velocity
+    (, mean gradient).
     Adam and RMSprop read their 1 - beta / 1 - rho from hyper's H_ONE_MINUS_* slots
     (rounded once from float64) and Adam's decay rate lr * weight_decay is formed in
     float64, all before the sweep.
@@ -177,16 +220,26 @@ def _apply_update(w, g, slot_0, slot_1, optimizer, hyper, lr, step_size):
     decay = hyper[H_WEIGHT_DECAY]
     if optimizer == SGD or optimizer == SGD_NESTEROV:
         _sgd_update(w, g, slot_0, lr, hyper[H_MOMENTUM], decay, optimizer == SGD_NESTEROV)
-    elif optimizer == ADAM:
+    elif optimizer == ADAM or optimizer == ADAM_AMSGRAD:
         if decay != 0:
             _shrink(w, w.dtype.type(np.float64(lr) * np.float64(decay)))
-        _adam_moments(w, g, slot_0, slot_1, step_size, hyper[H_ONE_MINUS_BETA_1],
-                      hyper[H_ONE_MINUS_BETA_2], hyper[H_EPSILON])
-    elif optimizer == RMSPROP:
+        if optimizer == ADAM:
+            _adam_moments(w, g, slot_0, slot_1, step_size, hyper[H_ONE_MINUS_BETA_1],
+                          hyper[H_ONE_MINUS_BETA_2], hyper[H_EPSILON])
+        else:
+            _amsgrad_moments(w, g, slot_0, slot_1, slot_2, step_size,
+                             hyper[H_ONE_MINUS_BETA_1], hyper[H_ONE_MINUS_BETA_2],
+                             hyper[H_EPSILON])
+    elif optimizer == RMSPROP or optimizer == RMSPROP_CENTERED:
         if decay != 0:
             _decay(w, w.dtype.type(1) - lr * decay)
-        _rmsprop_moments(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_ONE_MINUS_RHO],
-                         hyper[H_MOMENTUM], hyper[H_EPSILON])
+        if optimizer == RMSPROP:
+            _rmsprop_moments(w, g, slot_0, slot_1, lr, hyper[H_RHO], hyper[H_ONE_MINUS_RHO],
+                             hyper[H_MOMENTUM], hyper[H_EPSILON])
+        else:
+            _centered_rmsprop_moments(w, g, slot_0, slot_1, slot_2, lr, hyper[H_RHO],
+                                      hyper[H_ONE_MINUS_RHO], hyper[H_MOMENTUM],
+                                      hyper[H_EPSILON])
 
 
 # Python entry points of the kernels above (see ``_jit.python_entry``).

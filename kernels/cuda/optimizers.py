@@ -14,7 +14,8 @@ import numpy as np
 
 from ._backend import cuda
 
-from ..codes import ADAM, RMSPROP, SGD, SGD_NESTEROV, T_DIVERGED
+from ..codes import (ADAM, ADAM_AMSGRAD, RMSPROP, RMSPROP_CENTERED, SGD, SGD_NESTEROV,
+                     T_DIVERGED)
 from ..optimizers import (H_EPSILON, H_MOMENTUM, H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2,
                           H_ONE_MINUS_RHO, H_RHO, H_WEIGHT_DECAY)
 from .launch import flat_grid
@@ -42,7 +43,8 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     """One optimizer step over the flat buffers; one thread per parameter, grid-stride.
 
     w, g: (P,), w updated in place; state: (2, P) slots (SGD velocity | Adam m, v |
-    RMSprop mean square, velocity), updated; hyper: (N_HYPER,) model dtype;
+    RMSprop mean square, velocity), (3, P) with amsgrad's max of v or centered
+    RMSprop's mean gradient, updated; hyper: (N_HYPER,) model dtype;
     rates: (n_batches, 2) [lr, step_size], row ``batch`` is used; does nothing once
     totals[T_DIVERGED] is set (the batch's loss was not finite).
 
@@ -67,7 +69,7 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     epsilon = hyper[H_EPSILON]
     for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
         if weight_decay != 0:
-            if optimizer == ADAM:
+            if optimizer == ADAM or optimizer == ADAM_AMSGRAD:
                 w[i] -= decay_rate * w[i]
             else:
                 w[i] *= factor
@@ -82,18 +84,26 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
                     w[i] += momentum * v - lr * gi
                 else:
                     w[i] += v
-        elif optimizer == ADAM:
+        elif optimizer == ADAM or optimizer == ADAM_AMSGRAD:
             mi = state[0, i]
             vi = state[1, i]
             mi = _flush(mi + hyper[H_ONE_MINUS_BETA_1] * (gi - mi), tiny, zero)
             vi = _flush(vi + hyper[H_ONE_MINUS_BETA_2] * (gi * gi - vi), tiny, zero)
             state[0, i] = mi
             state[1, i] = vi
+            if optimizer == ADAM_AMSGRAD:  # Keras 3: the running max of v
+                vi = max(state[2, i], vi)
+                state[2, i] = vi
             w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
-        elif optimizer == RMSPROP:
+        elif optimizer == RMSPROP or optimizer == RMSPROP_CENTERED:
             s = _flush(hyper[H_RHO] * state[0, i] + hyper[H_ONE_MINUS_RHO] * gi * gi,
                        tiny, zero)
             state[0, i] = s
+            if optimizer == RMSPROP_CENTERED:  # Keras 3: minus the squared mean gradient
+                a = _flush(hyper[H_RHO] * state[2, i] + hyper[H_ONE_MINUS_RHO] * gi,
+                           tiny, zero)
+                state[2, i] = a
+                s = s - a * a
             step = lr * gi / math.sqrt(s + epsilon)
             if momentum == 0:
                 w[i] -= step

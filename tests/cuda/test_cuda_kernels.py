@@ -508,3 +508,36 @@ def test_output_delta_with_loss_options_matches_cpu(loss, activation, dtype):
     losses.reduce_batch(totals, stats, penalties, n, True)
     np.testing.assert_allclose(host(gd), d, **TOL[dtype])
     np.testing.assert_allclose(host(totals)[codes.T_LOSS], total, rtol=TOL[dtype]["rtol"])
+
+
+# --- third-slot optimizers: Adam(amsgrad=True), RMSprop(centered=True) ----------------
+
+THREE_SLOTS = {
+    "amsgrad": (codes.ADAM_AMSGRAD, dict(beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                                         weight_decay=0.01)),
+    "centered": (codes.RMSPROP_CENTERED, dict(rho=0.9, epsilon=1e-7)),
+    "centered_momentum": (codes.RMSPROP_CENTERED, dict(rho=0.9, momentum=0.5, epsilon=1e-7)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(THREE_SLOTS))
+def test_three_slot_updates_match_cpu(name, dtype):
+    rng = np.random.default_rng(6)
+    code, settings = THREE_SLOTS[name]
+    size, steps = 37, 4
+    w = rng.standard_normal(size).astype(dtype)
+    state = np.zeros((3, size), dtype)
+    hyper = hyper_array(dtype, **settings)
+    rates = rates_array(dtype, steps, 0.05, hyper)
+    grads = rng.standard_normal((steps, size)).astype(dtype)
+    grads[2] *= 0.1  # v falls: amsgrad's maximum matters
+    gw, gstate, ghyper, grates, totals = to_device((w, state, hyper, rates,
+                                                    np.zeros(codes.N_TOTALS)))
+    for step in range(steps):
+        cpu_optimizers.apply_update(w, grads[step], state[0], state[1], state[2], code, hyper,
+                                    rates[step, 0], rates[step, 1])
+        optimizers.apply_update(gw, cuda.to_device(grads[step]), gstate, totals, ghyper,
+                                grates, step, code)
+    np.testing.assert_allclose(host(gw), w, **TOL[dtype])
+    np.testing.assert_allclose(host(gstate), state, **TOL[dtype])
