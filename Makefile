@@ -11,10 +11,10 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml peers/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench,mkl,sklearn,dask,peers]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,mkl,sklearn,dask,peers]" -e ./peers
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's package where apt is usable; otherwise fastnn

@@ -1,6 +1,7 @@
 """Many models at once, timed: ``fastnn.fit_many`` against the same models fit one
-after another, and against JAX's ``vmap`` over the models (when JAX is installed),
-with the floor the arithmetic sets at the cores' measured peak.
+after another, and against JAX's ``vmap`` over the models (``fastnn_peers.jax.JaxVmap``,
+when the peers package and JAX are installed), with the floor the arithmetic sets at
+the cores' measured peak.
 
 ``fastnn bench --models K`` prints the table; the asv suite
 (``asv_benchmarks/benchmarks/many.py``) records the same runners. Every runner
@@ -130,96 +131,21 @@ class Sequential:
             model.fit(self.x, self.y, batch_size=batch_size, verbose=0)
 
 
-class JaxVmap:
-    """JAX: one step ``vmap``-ed over the models' stacked parameters and rates, an
-    epoch's batches in one jitted ``lax.scan`` (what a JAX user writes for a sweep)."""
-
-    def __init__(self, models, x, y):
-        import jax
-        import jax.numpy as jnp
-
-        first = models[0]
-        self.jax, self.jnp = jax, jnp
-        weights = [m.get_weights() for m in models]
-        self.params = [jnp.asarray(np.stack([w[i] for w in weights]))
-                       for i in range(len(weights[0]))]
-        adam = type(first.optimizer).__name__ == "Adam"
-        self.state = self._initial_state(adam)
-        self.rates = jnp.asarray(np.array([m.optimizer.learning_rate for m in models],
-                                          dtype=first.dtype))
-        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
-        self.rng = np.random.default_rng(0)
-        activations = [layer.activation for layer in first.layers]
-        self._epoch = jax.jit(self._epoch_function(activations, first.loss, adam))
-
-    def _initial_state(self, adam):
-        zeros = [self.jnp.zeros_like(p) for p in self.params]
-        if adam:
-            return (zeros, [self.jnp.zeros_like(p) for p in self.params],
-                    self.jnp.zeros(self.params[0].shape[0]))
-        return zeros
-
-    def _epoch_function(self, activations, loss_name, adam):
-        jax, jnp = self.jax, self.jnp
-        functions = {"relu": jax.nn.relu, "linear": lambda z: z, "tanh": jnp.tanh,
-                     "sigmoid": jax.nn.sigmoid}
-
-        def outputs(params, xb):
-            a = xb
-            for layer, activation in enumerate(activations):
-                z = a @ params[2 * layer] + params[2 * layer + 1]
-                a = z if activation == "softmax" else functions[activation](z)
-            return a  # logits for a softmax output
-
-        def loss(params, xb, yb):
-            out = outputs(params, xb)
-            if loss_name == "mse":
-                return jnp.mean((out - yb) ** 2)
-            logp = jax.nn.log_softmax(out)
-            return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
-
-        def step(params, state, rate, xb, yb):
-            grads = jax.grad(loss)(params, xb, yb)
-            if not adam:
-                velocity = [MOMENTUM * v - rate * g for v, g in zip(state, grads)]
-                return [p + v for p, v in zip(params, velocity)], velocity
-            m, v, t = state
-            t = t + 1
-            m = [0.9 * mi + 0.1 * g for mi, g in zip(m, grads)]
-            v = [0.999 * vi + 0.001 * g * g for vi, g in zip(v, grads)]
-            size = rate * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            params = [p - size * mi / (jnp.sqrt(vi) + 1e-7) for p, mi, vi in zip(params, m, v)]
-            return params, (m, v, t)
-
-        models_step = jax.vmap(step, in_axes=(0, 0, 0, None, None))
-
-        def epoch(params, state, rates, x, y, batches):
-            def body(carry, rows):
-                params, state = carry
-                return models_step(params, state, rates, x[rows], y[rows]), None
-
-            (params, state), _ = jax.lax.scan(body, (params, state), batches)
-            return params, state
-
-        return epoch
-
-    def epoch(self, batch_size):
-        n = self.x.shape[0] // batch_size * batch_size
-        batches = self.rng.permutation(self.x.shape[0])[:n].reshape(-1, batch_size)
-        self.params, self.state = self._epoch(self.params, self.state, self.rates, self.x,
-                                              self.y, self.jnp.asarray(batches))
-        self.jax.block_until_ready(self.params)
-
-
 def make_runner(kind, models, x, y):
-    return {"fit_many": FitMany, "sequential": Sequential, "jax_vmap": JaxVmap}[kind](
-        models, x, y)
+    """A runner of ``kind`` for these models; ``jax_vmap`` is the peers package's
+    ``fastnn_peers.jax.JaxVmap`` (``pip install -e ./peers``)."""
+    if kind == "jax_vmap":
+        from fastnn_peers.jax import JaxVmap
+
+        return JaxVmap(models, x, y)
+    return {"fit_many": FitMany, "sequential": Sequential}[kind](models, x, y)
 
 
 def jax_available():
+    """Whether the JAX vmap runner can run: the peers package and jax both installed."""
     import importlib.util
 
-    return importlib.util.find_spec("jax") is not None
+    return all(importlib.util.find_spec(name) is not None for name in ("fastnn_peers", "jax"))
 
 
 def time_epochs(runner, batch_size, repeats):

@@ -22,10 +22,11 @@ def test_flops_count_forward_weight_gradients_and_deltas():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_jax_vmap_trains_the_same_models_as_fit_many(optimizer):
     pytest.importorskip("jax")
+    JaxVmap = pytest.importorskip("fastnn_peers.jax", reason="pip install -e ./peers").JaxVmap
     x, y = many_bench.problem_data("tabular")
     x, y = x[:512], y[:512]
     ours = many_bench.make_models("tabular", 3, optimizer, dtype="float32")
-    theirs = many_bench.JaxVmap(many_bench.make_models("tabular", 3, optimizer), x, y)
+    theirs = JaxVmap(many_bench.make_models("tabular", 3, optimizer), x, y)
     theirs.rng = InOrder()
     fastnn.fit_many(ours, x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
     theirs.epoch(32)

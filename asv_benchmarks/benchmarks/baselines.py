@@ -1,29 +1,29 @@
 """The same epoch, and the same inference, in other engines: fastnn's own NumPy
-reference (always), PyTorch CPU eager, scikit-learn's MLPClassifier, JAX and Keras 3
-(when importable; otherwise setup raises NotImplementedError and asv reports them
-skipped). JAX and Keras run in the regular profile only (``common.PEERS``); in the
-fast profile their speedup tracks report skipped.
+reference, PyTorch CPU eager, scikit-learn's MLPClassifier, JAX and Keras 3. The peers
+are the fastnn-peers package (``peers/`` at the repository root, ``pip install -e
+./peers``), the same code ``fastnn bench`` times; where it or a peer's library is not
+importable, setup raises NotImplementedError and asv reports the benchmark skipped.
+JAX and Keras run in the regular profile only (``common.PEERS``); in the fast profile
+their speedup tracks report skipped.
 
 Every peer trains 784-W-W-10 relu/relu/softmax with sparse categorical cross-entropy
-from fastnn's initial weights, on the same data, in shuffled mini-batches:
+from fastnn's initial weights, on the same data, in shuffled mini-batches, with the
+suite's optimizer settings (``common.LEARNING_RATE``, ``common.MOMENTUM``; the rest
+fastnn's defaults):
 
-- NumPy reference: ``fastnn.reference.ReferenceMLP.train_epoch``, one Python iteration
-  per mini-batch. Unit sample weights of the model dtype are passed explicitly: without
-  them the reference builds float64 ones and runs a float32 model's backward pass in
-  float64.
-- PyTorch: ``torch.nn.Sequential`` (Linear/ReLU, softmax folded into
-  ``CrossEntropyLoss`` as PyTorch users write it), ``torch.optim.SGD``/``Adam``,
-  ``torch.set_num_threads(2)``, no DataLoader: index slicing of a shuffled permutation.
-- scikit-learn: ``MLPClassifier.partial_fit`` (one epoch), alpha=0.
-- JAX (``fastnn.peers.JaxPeer``): each epoch's full batches in ONE jitted function, a
-  ``jax.lax.scan`` over the batches' row indices, the partial batch in a jitted step;
-  SGD momentum and Adam written with ``jax.tree_util``; XLA's default CPU threads.
-  Compiled for the epoch's shapes in setup, never inside a timed epoch.
-- Keras 3 (``fastnn.peers.KerasPeer``): ``keras.Sequential`` of ``Dense`` layers, one
-  ``model.fit(epochs=1, shuffle=True)`` per epoch, on the JAX backend
-  (``KERAS_BACKEND=jax`` is set before keras is first imported when jax is installed
-  and the variable is unset; otherwise Keras's default backend). Setup trains one
-  full and one partial batch first, so the train step is compiled.
+- NumPy reference (``fastnn_peers.reference``): ``ReferenceMLP.train_epoch``, one
+  Python iteration per mini-batch, unit sample weights of the model dtype.
+- PyTorch (``fastnn_peers.torch``): ``torch.nn.Sequential``, softmax folded into
+  ``CrossEntropyLoss``, ``torch.set_num_threads(2)``, no DataLoader: index slicing of
+  a shuffled permutation.
+- scikit-learn (``fastnn_peers.sklearn``): ``MLPClassifier.partial_fit`` (one epoch),
+  alpha=0.
+- JAX (``fastnn_peers.jax``): each epoch's full batches in ONE jitted ``lax.scan``, the
+  partial batch in a jitted step; XLA's default CPU threads. Compiled for the epoch's
+  shapes in setup, never inside a timed epoch.
+- Keras 3 (``fastnn_peers.keras``): one ``model.fit(epochs=1, shuffle=True)`` per
+  epoch, on the JAX backend when jax is installed and ``KERAS_BACKEND`` is unset.
+  Setup trains one full and one partial batch first, so the train step is compiled.
 
 The NumPy-based peers train under ``common.numpy_blas_limits(batch_size)``; inference
 runs with BLAS's defaults, as fastnn's ``predict`` does.
@@ -37,146 +37,47 @@ import numpy as np
 from . import common
 from .datasets import synthetic
 
-PEERS = common.PEERS           # the profile's; PEER_CLASSES has every peer
+PEERS = common.PEERS           # the profile's; PEER_NAMES has every peer
 
 
-class NumpyReferencePeer:
-    """fastnn.reference.ReferenceMLP, from fastnn's initial weights."""
+# The suite's peer names (recorded in asv's results) -> fastnn_peers' names.
+PEER_NAMES = {"numpy_reference": "reference", "torch": "torch", "sklearn": "sklearn",
+              "jax": "jax", "keras": "keras"}
+BLAS_LIMITED = ("numpy_reference", "sklearn")   # trained under numpy_blas_limits
+TORCH_THREADS = 2
 
-    def __init__(self, width, dtype, optimizer, batch_size, x, y):
-        from fastnn.reference import ReferenceMLP
 
-        weights = common.initial_weights(width, dtype)
-        hyper = ({"momentum": common.MOMENTUM} if optimizer == "sgd"
-                 else {"epsilon": common.ADAM_EPSILON})
-        self.model = ReferenceMLP(weights[0::2], weights[1::2], common.ACTIVATIONS,
-                                  common.LOSS, optimizer,
-                                  learning_rate=common.LEARNING_RATE[optimizer], **hyper)
+class SuitePeer:
+    """A ``fastnn_peers`` peer (the same code ``fastnn bench`` times), adapted to the
+    suite: built from fastnn's initial weights with the suite's optimizer settings,
+    compiled for its batch size in setup; NotImplementedError (a skip for asv) when
+    the peers package or the peer's library is not installed."""
+
+    def __init__(self, peer, width, dtype, optimizer, batch_size, x, y):
+        peers = _import("fastnn_peers")
+        options = {"threads": TORCH_THREADS} if peer == "torch" else {}
+        try:
+            self.peer = peers.make_peer(
+                PEER_NAMES[peer], common.initial_weights(width, dtype), x, y,
+                optimizer=optimizer, learning_rate=common.LEARNING_RATE[optimizer],
+                momentum=common.MOMENTUM if optimizer == "sgd" else None, seed=common.SEED,
+                **options)
+        except ImportError as error:
+            raise NotImplementedError(f"{peer} is not importable: {error}") from None
         self.batch_size = batch_size
-        self.x, self.targets = x, common.one_hot(y, dtype)
-        self.sample_weight = np.ones(len(x), dtype=dtype)
-        self.rng = np.random.default_rng(common.SEED)
-
-    def epoch(self):
-        with common.numpy_blas_limits(self.batch_size):
-            self.model.train_epoch(self.x, self.targets, self.rng.permutation(len(self.x)),
-                                   self.batch_size, self.sample_weight)
-
-    def predict(self, x):
-        return self.model.predict(x)
-
-
-class TorchPeer:
-    """torch.nn.Sequential trained by a plain index-slicing loop."""
-
-    def __init__(self, width, dtype, optimizer, batch_size, x, y):
-        torch = _import("torch")
-        torch.set_num_threads(2)
-        self.torch = torch
-        torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-        layers = []
-        weights = common.initial_weights(width, dtype)
-        for i in range(0, len(weights), 2):
-            w, b = weights[i], weights[i + 1]
-            linear = torch.nn.Linear(w.shape[0], w.shape[1], dtype=torch_dtype)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
-                linear.bias.copy_(torch.from_numpy(b))
-            layers += [linear, torch.nn.ReLU()]
-        self.net = torch.nn.Sequential(*layers[:-1])        # logits; softmax in the loss
-        self.loss = torch.nn.CrossEntropyLoss()
-        if optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(self.net.parameters(),
-                                             lr=common.LEARNING_RATE["sgd"],
-                                             momentum=common.MOMENTUM)
-        else:
-            self.optimizer = torch.optim.Adam(self.net.parameters(),
-                                              lr=common.LEARNING_RATE["adam"],
-                                              eps=common.ADAM_EPSILON)
-        self.batch_size = batch_size
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
-        self.generator = torch.Generator().manual_seed(common.SEED)
-
-    def epoch(self):
-        torch, n = self.torch, self.x.shape[0]
-        order = torch.randperm(n, generator=self.generator)
-        for start in range(0, n, self.batch_size):
-            rows = order[start:start + self.batch_size]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(self.net(self.x[rows]), self.y[rows])
-            loss.backward()
-            self.optimizer.step()
-
-    def predict(self, x):
-        with self.torch.inference_mode():
-            return self.net(self.torch.from_numpy(x)).softmax(dim=1).numpy()
-
-
-class SklearnPeer:
-    """sklearn.neural_network.MLPClassifier, one ``partial_fit`` per epoch."""
-
-    def __init__(self, width, dtype, optimizer, batch_size, x, y):
-        neural_network = _import("sklearn.neural_network")
-        self.model = neural_network.MLPClassifier(
-            hidden_layer_sizes=(width, width), activation="relu", solver=optimizer,
-            alpha=0.0, batch_size=batch_size, learning_rate_init=common.LEARNING_RATE[optimizer],
-            momentum=common.MOMENTUM, nesterovs_momentum=False, epsilon=common.ADAM_EPSILON,
-            shuffle=True, random_state=common.SEED)
-        self.batch_size = batch_size
-        self.x, self.y = x, y
-        # The first partial_fit lays out the model (and its dtype); then fastnn's initial
-        # weights are copied in place (the solver keeps references to these arrays).
-        rows = min(len(x), 2 * batch_size)
-        self.model.partial_fit(x[:rows], y[:rows], classes=np.arange(common.N_CLASSES))
-        weights = common.initial_weights(width, dtype)
-        for i, (coef, intercept) in enumerate(zip(self.model.coefs_, self.model.intercepts_)):
-            coef[...] = weights[2 * i]
-            intercept[...] = weights[2 * i + 1]
-
-    def epoch(self):
-        with common.numpy_blas_limits(self.batch_size):
-            self.model.partial_fit(self.x, self.y)
-
-    def predict(self, x):
-        return self.model.predict_proba(x)
-
-
-class _FastnnPeersPeer:
-    """A ``fastnn.peers`` peer (the same code ``fastnn bench`` times), adapted to the
-    suite: built from fastnn's initial weights, compiled for its batch size in setup."""
-
-    framework = None
-
-    def __init__(self, width, dtype, optimizer, batch_size, x, y):
-        peers = _import_peers(self.framework, dtype)
-        self.peer = peers.make_peer(
-            self.framework, common.initial_weights(width, dtype), x, y, optimizer=optimizer,
-            learning_rate=common.LEARNING_RATE[optimizer],
-            momentum=common.MOMENTUM if optimizer == "sgd" else None, seed=common.SEED)
-        self.batch_size = batch_size
+        self.limited = peer in BLAS_LIMITED
         self.peer.prepare(batch_size)
 
     def epoch(self):
-        self.peer.epoch(self.batch_size)        # returns once the device is done
+        """One epoch; returns once the work is done (JAX's device included)."""
+        if self.limited:
+            with common.numpy_blas_limits(self.batch_size):
+                self.peer.epoch(self.batch_size)
+        else:
+            self.peer.epoch(self.batch_size)
 
     def predict(self, x):
         return self.peer.predict(x)
-
-
-class JaxPeer(_FastnnPeersPeer):
-    """JAX: the whole epoch in one jit (``lax.scan`` over the mini-batches)."""
-
-    framework = "jax"
-
-
-class KerasPeer(_FastnnPeersPeer):
-    """Keras 3 ``model.fit``, JAX backend when jax is installed (``KERAS_BACKEND``)."""
-
-    framework = "keras"
-
-
-PEER_CLASSES = {"numpy_reference": NumpyReferencePeer, "torch": TorchPeer,
-                "sklearn": SklearnPeer, "jax": JaxPeer, "keras": KerasPeer}
 
 
 def _import(name):
@@ -185,24 +86,12 @@ def _import(name):
     try:
         return importlib.import_module(name)
     except ImportError as error:
-        raise NotImplementedError(f"{name} is not installed: {error}") from None
-
-
-def _import_peers(framework, dtype):
-    """fastnn.peers, once ``framework`` imports (Keras through ``import_keras``, which
-    picks its backend); NotImplementedError, a skip for asv, when it does not."""
-    from fastnn import peers
-
-    importer = peers.import_jax if framework == "jax" else peers.import_keras
-    try:
-        importer(dtype)
-    except ImportError as error:
-        raise NotImplementedError(f"{framework} is not importable: {error}") from None
-    return peers
+        raise NotImplementedError(f"{name} is not installed ({error}); from the "
+                                  "repository root: pip install -e ./peers") from None
 
 
 def make_peer(peer, width, dtype, optimizer, batch_size, x, y):
-    return PEER_CLASSES[peer](width, dtype, optimizer, batch_size, x, y)
+    return SuitePeer(peer, width, dtype, optimizer, batch_size, x, y)
 
 
 def warm_up(peer, x, y, batch_size, width, dtype, optimizer):
