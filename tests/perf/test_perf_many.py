@@ -15,8 +15,11 @@ ROUNDS = 5
 MODELS = 32
 ROWS = 4_096
 # Measured on the 2-core development machine (float32, 32 x 8-32-32-1, batch 32,
-# 4,096 rows, best of 5): 7.0-8.0x. The floor leaves room for a noisy CI machine.
-FLOOR = 3.0
+# 4,096 rows, best of 5): 7.0-8.0x while each fit ran epoch by epoch; 1.4-2x since a
+# quiet fit on a small dataset runs its epochs in one compiled call (the sequential
+# fits lost most of their per-epoch Python), on a busy host (load 4-9). The floor
+# guards the model axis against falling behind the fits it replaces.
+FLOOR = 1.1
 
 
 def test_fit_many_beats_sequential_fits(timing):
