@@ -10,6 +10,7 @@ import pytest
 
 import fastnn
 from fastnn import cli
+from fastnn.cli import bench as cli_bench
 from markers import needs_fashion_mnist
 
 SCRIPT = Path(sys.executable).with_name("fastnn")
@@ -342,7 +343,7 @@ def test_bench_times_frameworks_in_turn_and_takes_the_median_ratio_per_round():
 
     runners = {"fastnn": runner("fastnn", 1.0), "numpy": runner("numpy", 3.0),
                "torch": runner("torch", 5.0)}
-    rows = cli._bench_rows(runners, [10], 100, 3, settle=0.0)
+    rows = cli_bench._bench_rows(runners, [10], 100, 3, settle=0.0)
     assert calls == ["fastnn", "numpy", "torch",  # warm-ups, on 4 batches
                      "fastnn", "numpy", "torch", "numpy", "torch", "fastnn",
                      "torch", "fastnn", "numpy"]
