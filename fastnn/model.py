@@ -294,6 +294,10 @@ class Sequential:
         metric_names = _metric_names("metrics", metrics)
         weighted_names = _metric_names("weighted_metrics", weighted_metrics)
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
+        if device == "cuda" and optimizer.clips:
+            raise ValueError("compile: gradient clipping (clipnorm, clipvalue, "
+                             "global_clipnorm) runs on the CPU only so far; use device='cpu' "
+                             "or an optimizer without it.")
         if device == "cuda":
             self._engine = CudaEngine(self)
         elif not isinstance(self._engine, CpuEngine):

@@ -10,9 +10,12 @@ import numpy as np
 from . import schedules
 from ._validation import boolean, choice, non_negative_float
 from .kernels import codes
-from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_EPSILON, H_MOMENTUM,
-                                 H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2, H_ONE_MINUS_RHO,
-                                 H_RHO, H_WEIGHT_DECAY, N_HYPER)
+from .kernels.optimizers import (H_BETA_1, H_BETA_2, H_CLIPNORM, H_CLIPVALUE, H_EPSILON,
+                                 H_GLOBAL_CLIPNORM, H_MOMENTUM, H_ONE_MINUS_BETA_1,
+                                 H_ONE_MINUS_BETA_2, H_ONE_MINUS_RHO, H_RHO, H_WEIGHT_DECAY,
+                                 N_HYPER)
+
+_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 def _momentum(where, value):
@@ -30,13 +33,32 @@ class Optimizer:
     """Base class. ``learning_rate`` is a float or a ``fastnn.schedules`` schedule.
 
     ``iterations`` counts the updates applied so far (saved with the model).
+
+    Every optimizer takes Keras 3's gradient clipping, at most one of:
+    ``clipnorm`` (each weight matrix's and bias vector's gradient g becomes
+    g * clipnorm / max(||g||, clipnorm)), ``global_clipnorm`` (all gradients scaled
+    by clipnorm / max(||all||, clipnorm)) and ``clipvalue`` (each element clipped to
+    [-clipvalue, clipvalue]). The L2 penalty's gradient is clipped with the rest;
+    the decoupled weight decay is not. CPU only (compile refuses device="cuda").
     """
 
     code = None
     slots = 2  # rows of the model's optimizer state (3 for amsgrad, centered RMSprop)
 
-    def __init__(self, learning_rate, weight_decay=0.0):
+    def __init__(self, learning_rate, weight_decay=0.0, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
         where = type(self).__name__
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue,
+                 "global_clipnorm": global_clipnorm}
+        given = {k: v for k, v in clips.items() if v is not None}
+        if len(given) > 1:
+            raise ValueError(f"{where}: only one of clipnorm, clipvalue and global_clipnorm "
+                             f"can be set (as Keras); got {given}.")
+        for name, value in given.items():
+            if non_negative_float(where, name, value) == 0:
+                raise ValueError(f"{where}: {name} must be > 0, got {value}.")
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            None if v is None else float(v) for v in clips.values())
         if isinstance(learning_rate, schedules.LearningRateSchedule):
             self.learning_rate = learning_rate
         elif isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
@@ -66,7 +88,15 @@ class Optimizer:
         """The (N_HYPER,) scalar array the update kernel reads."""
         values = np.zeros(N_HYPER, dtype=dtype)
         values[H_WEIGHT_DECAY] = self.weight_decay
+        values[H_CLIPNORM] = self.clipnorm or 0.0
+        values[H_CLIPVALUE] = self.clipvalue or 0.0
+        values[H_GLOBAL_CLIPNORM] = self.global_clipnorm or 0.0
         return values
+
+    @property
+    def clips(self):
+        """Whether a gradient clipping option is set."""
+        return any(getattr(self, name) is not None for name in _CLIPS)
 
     def current_learning_rate(self):
         return float(self.learning_rates(self.iterations, 1)[0])
@@ -75,6 +105,9 @@ class Optimizer:
         config = {k: v for k, v in vars(self).items() if k != "iterations"}
         for option in ("amsgrad", "centered"):  # only when set: older files lack them
             if config.get(option) is False:
+                del config[option]
+        for option in _CLIPS:
+            if config.get(option, 0) is None:
                 del config[option]
         if isinstance(self.learning_rate, schedules.LearningRateSchedule):
             config["learning_rate"] = schedules.serialize(self.learning_rate)
@@ -102,8 +135,9 @@ class SGD(Optimizer):
         w = w + momentum * velocity - learning_rate * g    # nesterov=True
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
         self.momentum = _momentum("SGD", momentum)
         self.nesterov = boolean("SGD", "nesterov", nesterov)
 
@@ -146,8 +180,9 @@ class Adam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 weight_decay=0.0, amsgrad=False):
-        super().__init__(learning_rate, weight_decay)
+                 weight_decay=0.0, amsgrad=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
         where = type(self).__name__
         self.beta_1 = non_negative_float(where, "beta_1", beta_1, upper=1.0)
         self.beta_2 = non_negative_float(where, "beta_2", beta_2, upper=1.0)
@@ -205,8 +240,10 @@ class AdamW(Adam):
     """
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, amsgrad)
+                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, amsgrad,
+                         clipnorm, clipvalue, global_clipnorm)
 
 
 class RMSprop(Optimizer):
@@ -235,8 +272,9 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 weight_decay=0.0, centered=False):
-        super().__init__(learning_rate, weight_decay)
+                 weight_decay=0.0, centered=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
         self.rho = non_negative_float("RMSprop", "rho", rho, upper=1.0)
         self.momentum = non_negative_float("RMSprop", "momentum", momentum, upper=1.0)
         self.epsilon = non_negative_float("RMSprop", "epsilon", epsilon)

@@ -222,6 +222,21 @@ def rmsprop_step(params, grads, mean_squares, velocities, lr, rho=0.9, momentum=
             p -= v
 
 
+def clip_gradients(grads, clipnorm=None, clipvalue=None, global_clipnorm=None):
+    """Keras 3's gradient clipping of a list of arrays (at most one option set):
+    per array g * c / max(|g|, c), all of them by c / max(|all|, c), or by value."""
+    if clipnorm:
+        return [g * clipnorm / max(np.sqrt((g * g).sum()), clipnorm) if (g * g).sum() > 0
+                else g for g in grads]
+    if global_clipnorm:
+        norm = np.sqrt(sum((g * g).sum() for g in grads))
+        scale = global_clipnorm * min(1 / norm, 1 / global_clipnorm)
+        return [g * scale for g in grads]
+    if clipvalue:
+        return [np.clip(g, -clipvalue, clipvalue) for g in grads]
+    return grads
+
+
 class ReferenceMLP:
     """A whole training loop in NumPy, one Python iteration per mini-batch.
 
@@ -246,6 +261,8 @@ class ReferenceMLP:
         self.loss_options = dict(loss_options or {})
         self.hyper = dict(hyper)
         self.lr = self.hyper.pop("learning_rate", 0.01 if optimizer == "sgd" else 0.001)
+        self.clip = {k: self.hyper.pop(k) for k in ("clipnorm", "clipvalue", "global_clipnorm")
+                     if k in self.hyper}
         self.t = 0
         self.slots = [[np.zeros_like(p) for p in self.parameters()] for _ in range(3)]
 
@@ -268,7 +285,8 @@ class ReferenceMLP:
         delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight,
                              **self.loss_options)
         grads_w, grads_b = backward(self.weights, outputs, delta, self.activations)
-        grads = grads_w + [g for g, b in zip(grads_b, self.biases) if b is not None]
+        grads = clip_gradients(grads_w + [g for g, b in zip(grads_b, self.biases)
+                                          if b is not None], **self.clip)
         self.t += 1
         if self.optimizer == "sgd":
             sgd_step(self.parameters(), grads, self.slots[0], self.lr, **self.hyper)

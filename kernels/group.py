@@ -39,7 +39,8 @@ from .dense import NO, YES, bias_gradient
 from .fpmode import flush_denormals, restore_mode
 from .losses import _accumulate_metrics, _output_delta
 from .network import ONE, ZERO, _add_l2_gradient, _gather_rows, _l2_penalty, _third_slot
-from .optimizers import _apply_update
+from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, _apply_update,
+                         _clip_by_norm, _clip_values, _global_scale, _scale_by, _sum_squares)
 
 @kernel(internal=True)
 def _layer_offset(sizes, has_bias, layer, models):
@@ -95,6 +96,46 @@ def _wide_activation_backward(d, a, activation, units):
                                  a[:, m * units:(m + 1) * units], activation)
     else:
         _activation_backward(d, a, activation)
+
+
+@kernel(internal=True)
+def _model_variable(buffer, sizes, has_bias, models, model, layer, bias):
+    """Model ``model``'s W (bias False) or b (bias True, empty without one) of layer
+    ``layer``, flat, in the group's layout."""
+    offset = _layer_offset(sizes, has_bias, layer, models)
+    units, inputs = sizes[layer + 1], sizes[layer]
+    if not bias:
+        first = offset + model * units * inputs
+        return buffer[first:first + units * inputs]
+    first = offset + models * units * inputs + model * units
+    return buffer[first:first + (units if has_bias[layer] else 0)]
+
+
+@kernel(internal=True)
+def _clip_model_gradients(grads, sizes, has_bias, models, model, hyper):
+    """Clip one model's gradient as ``optimizers._clip_gradients`` does for one model:
+    per variable by clipnorm, over all its variables by global_clipnorm, or by value."""
+    clipnorm, clipvalue = hyper[H_CLIPNORM], hyper[H_CLIPVALUE]
+    global_clipnorm = hyper[H_GLOBAL_CLIPNORM]
+    if not (clipnorm > 0 or clipvalue > 0 or global_clipnorm > 0):
+        return
+    total = 0.0
+    for layer in range(sizes.shape[0] - 1):
+        for which in range(2):  # W, then b
+            g = _model_variable(grads, sizes, has_bias, models, model, layer, which == 1)
+            if clipnorm > 0:
+                _clip_by_norm(g, clipnorm)
+            elif global_clipnorm > 0:
+                total += _sum_squares(g)
+            else:
+                _clip_values(g, clipvalue)
+    if clipnorm > 0 or not global_clipnorm > 0:
+        return
+    scale = grads.dtype.type(_global_scale(total, float(global_clipnorm)))
+    for layer in range(sizes.shape[0] - 1):
+        for which in range(2):
+            _scale_by(_model_variable(grads, sizes, has_bias, models, model, layer,
+                                      which == 1), scale)
 
 
 @kernel(inline="always")
@@ -235,6 +276,7 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
                 totals[k, T_DIVERGED] = 1.0
                 active[k] = 0
                 continue
+            _clip_model_gradients(grads, sizes, has_bias, models, k, hyper[k])
             _model_update(params, grads, state, sizes, has_bias, models, k,
                           optimizer_codes[k], hyper[k], rates[k, batch, 0],
                           rates[k, batch, 1])

@@ -48,7 +48,8 @@ from .checks import all_finite
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .losses import _accumulate_metrics, _output_delta, batch_loss
-from .optimizers import H_MOMENTUM, H_WEIGHT_DECAY, _add_velocity, _apply_update
+from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, H_MOMENTUM,
+                         H_WEIGHT_DECAY, _add_velocity, _apply_update, _clip_gradients)
 from .prefetch import prefetch_row_head
 from .sync import _barrier
 
@@ -281,10 +282,11 @@ def _third_slot(state, first, last):
 
 
 @kernel(inline="always")
-def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size):
-    """Update params[first:last] from the sum of the parts' gradients (into grads[0])."""
+def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size, summed):
+    """Update params[first:last] from the sum of the parts' gradients (into grads[0]);
+    parts 1 .. summed - 1 are already in grads[0]."""
     g = grads[0, first:last]
-    for other in range(1, grads.shape[0]):
+    for other in range(summed, grads.shape[0]):
         _add_into(g, grads[other, first:last])
     _apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
                   _third_slot(state, first, last), optimizer_code, hyper, lr, step_size)
@@ -367,8 +369,13 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     parts = grads.shape[0]
     # A softmax normalizes over all of a layer's units, so that layer splits by rows;
     # the unit blocks borrow the deltas' block 0, so they need units <= inputs.
+    # Gradient clipping needs the whole summed gradient before any update: the batch's
+    # gradients are summed and clipped by worker 0, between two barriers, and the
+    # first layer is not split by units (its update is fused with its gradient).
+    clips = (hyper[H_CLIPNORM] > 0 or hyper[H_CLIPVALUE] > 0
+             or hyper[H_GLOBAL_CLIPNORM] > 0)
     by_units = (unit_rows > 0 and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
-                and sizes[1] <= sizes[0])
+                and sizes[1] <= sizes[0] and not clips)
     first_layer = 1 if by_units else 0
     capacity = _capacity(acts, sizes)
     n = order.shape[0]
@@ -420,6 +427,14 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
                 totals[0, T_DIVERGED] = 1.0
             break
         lr, step_size = rates[batch, 0], rates[batch, 1]
+        summed = 1  # parts already summed into grads[0]
+        if clips:
+            if worker == 0:
+                for other in range(1, parts):
+                    _add_into(grads[0], grads[other])
+                _clip_gradients(grads[0], sizes, net[2], hyper)
+            _barrier(sync, workers)
+            summed = parts
         for part in range(worker, parts, workers):
             if by_units:
                 _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
@@ -427,7 +442,7 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
                                   into_velocity)
             first = min(shared + part * chunk, n_params)
             _update(params, grads, state, first, min(first + chunk, n_params), optimizer_code,
-                    hyper, lr, step_size)
+                    hyper, lr, step_size, summed)
         _barrier(sync, workers)
         if worker == 0:
             totals[0, T_BATCHES] += 1

@@ -201,8 +201,79 @@ def _rmsprop_update(w, g, ms, velocity, lr, rho, momentum, epsilon, weight_decay
 # H_ONE_MINUS_* slots hold 1 - beta_1, 1 - beta_2 and 1 - rho computed in float64,
 # then rounded once to the model's dtype.
 (H_MOMENTUM, H_BETA_1, H_BETA_2, H_EPSILON, H_RHO, H_WEIGHT_DECAY,
- H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2, H_ONE_MINUS_RHO) = range(9)
-N_HYPER = 9
+ H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2, H_ONE_MINUS_RHO,
+ H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM) = range(12)
+N_HYPER = 12  # the H_CLIP* slots are 0 when unset (Keras: at most one is set)
+
+
+@kernel(internal=True)
+def _sum_squares(v):
+    """sum_i v[i]^2 in float64. v: (n,)."""
+    total = 0.0
+    for i in range(v.shape[0]):
+        total += float(v[i]) * float(v[i])
+    return total
+
+
+@kernel(internal=True)
+def _scale_by(v, factor):
+    """v *= factor (factor in v's dtype)."""
+    for i in range(v.shape[0]):
+        v[i] *= factor
+
+
+@kernel(internal=True)
+def _clip_by_norm(g, clipnorm):
+    """Keras 3's per-variable clip: g = g * clipnorm / max(|g|, clipnorm), written
+    as Keras writes it (so |g| <= clipnorm still rescales by clipnorm / clipnorm).
+    g: (n,) one variable's gradient, overwritten; nothing happens when it is all 0."""
+    total = _sum_squares(g)
+    if total > 0:
+        dtype = g.dtype.type
+        c = dtype(clipnorm)
+        bound = max(dtype(math.sqrt(total)), c)
+        for i in range(g.shape[0]):
+            g[i] = g[i] * c / bound
+
+
+@kernel(internal=True)
+def _clip_values(g, clipvalue):
+    """g = clip(g, -clipvalue, clipvalue), elementwise."""
+    c = g.dtype.type(clipvalue)
+    for i in range(g.shape[0]):
+        g[i] = min(max(g[i], -c), c)
+
+
+@kernel(inline="always")
+def _global_scale(total, clipnorm):
+    """Keras 3's clip_by_global_norm factor for a global sum of squares: clipnorm *
+    min(1 / norm, 1 / clipnorm), NaN when the norm is not finite."""
+    norm = math.sqrt(total)
+    return clipnorm * min(1.0 / norm, 1.0 / clipnorm) + (norm - norm)
+
+
+@kernel(internal=True)
+def _clip_gradients(g, sizes, has_bias, hyper):
+    """Clip one model's flat gradient g (P,) (the params layout: each layer's W then
+    b) as the optimizer's hyper says: per variable (W_l, b_l) by clipnorm, all of g
+    by global_clipnorm, or elementwise by clipvalue (Keras 3's precedence)."""
+    clipnorm, clipvalue = hyper[H_CLIPNORM], hyper[H_CLIPVALUE]
+    global_clipnorm = hyper[H_GLOBAL_CLIPNORM]
+    if clipnorm > 0:
+        offset = 0
+        for layer in range(sizes.shape[0] - 1):
+            units = sizes[layer + 1]
+            size = units * sizes[layer]
+            _clip_by_norm(g[offset:offset + size], clipnorm)
+            offset += size
+            if has_bias[layer]:
+                _clip_by_norm(g[offset:offset + units], clipnorm)
+                offset += units
+    elif global_clipnorm > 0:
+        scale = _global_scale(_sum_squares(g), float(global_clipnorm))
+        _scale_by(g, g.dtype.type(scale))
+    elif clipvalue > 0:
+        _clip_values(g, clipvalue)
 
 
 @kernel(internal=True)
