@@ -2,7 +2,7 @@
 
 Changing the import is the whole port: ``from fastnn.sklearn import MLPClassifier``
 instead of ``from sklearn.neural_network import MLPClassifier``. Needs scikit-learn
-(``pip install "fastnn[sklearn]"``).
+(``pip install "fastnn-mlp[sklearn]"``).
 
     python examples/sklearn_pipeline.py
 """

@@ -67,7 +67,7 @@ def require_cuda(where):
     if cuda is None:
         raise RuntimeError(
             f"{where}: Numba's CUDA target (numba.cuda) could not be imported "
-            f"({_IMPORT_ERROR}); install the 'cuda' extra (pip install 'fastnn[cuda]') "
+            f"({_IMPORT_ERROR}); install the 'cuda' extra (pip install 'fastnn-mlp[cuda]') "
             "on a machine with an NVIDIA GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 "
             "to run on the simulator")
     if not is_available():

@@ -81,7 +81,7 @@ class History(Callback):
             import matplotlib.pyplot as plt
         except ImportError as error:
             raise ImportError("History.plot needs matplotlib: "
-                              "pip install 'fastnn[plot]'") from error
+                              "pip install 'fastnn-mlp[plot]'") from error
         keys = keys or [k for k in self.history if not k.startswith("val_")]
         if ax is None:
             figure, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)

@@ -12,7 +12,7 @@ computes in the input's dtype, float64 for most data; ``dtype="float64"`` follow
 scikit-learn's arithmetic to rounding (given the same ``random_state`` it draws the
 same initial weights, shuffles and splits the same way).
 
-scikit-learn is an optional dependency: ``pip install "fastnn[sklearn]"``.
+scikit-learn is an optional dependency: ``pip install "fastnn-mlp[sklearn]"``.
 """
 import warnings
 from numbers import Integral, Real

@@ -104,7 +104,7 @@ class SweepResult:
             import pandas
         except ImportError:
             raise ImportError("SweepResult.to_pandas needs pandas: pip install pandas (or "
-                              "fastnn[dask]).") from None
+                              "fastnn-mlp[dask]).") from None
         rows = []
         for entry in self.results:
             row = {f"param_{k}": v for k, v in entry["params"].items()}

@@ -5,7 +5,7 @@ Numba compiles into a direct call (and caches); the symbols are bound to a libra
 when this module is imported, so cached kernels serve either library:
 
 - MKL, on Intel CPUs when the ``mkl`` package is installed (``pip install
-  fastnn[mkl]``; Linux), through its single-threaded layer: the kernels run their own
+  fastnn-mlp[mkl]``; Linux), through its single-threaded layer: the kernels run their own
   threads. At the seed network's shapes it was 1.3-1.6x faster than OpenBLAS on an
   Intel Xeon's AVX-512 cores (512 x 784 x 64: 314 us against 432).
 - otherwise the OpenBLAS that SciPy ships (``scipy.linalg.cython_blas``). On an AMD
@@ -89,7 +89,7 @@ def _bind_blas():
     library = _mkl_library() if _wants_mkl(choice, cpu_vendor()) else None
     if choice == "mkl" and library is None:
         raise ImportError("FASTNN_BLAS=mkl, but MKL's libmkl_rt could not be loaded with its "
-                          "sequential layer: pip install 'fastnn[mkl]' (Linux), or unset "
+                          "sequential layer: pip install 'fastnn-mlp[mkl]' (Linux), or unset "
                           "FASTNN_BLAS.")
     for name in ("sgemm", "dgemm"):
         if library is not None:

@@ -51,7 +51,7 @@ def test_scipy_is_used_when_asked(tmp_path):
 
 
 @pytest.mark.skipif(not _mkl_installed(), reason="the mkl package is not installed (pip install "
-                                        "'fastnn[mkl]')")
+                                        "'fastnn-mlp[mkl]')")
 def test_auto_picks_mkl_on_intel_cpus_only(tmp_path):
     provider, _ = fit_with("auto", tmp_path / "w.npy")
     intel = blas.cpu_vendor() == "GenuineIntel"
@@ -59,7 +59,7 @@ def test_auto_picks_mkl_on_intel_cpus_only(tmp_path):
 
 
 @pytest.mark.skipif(not _mkl_installed(), reason="the mkl package is not installed (pip install "
-                                        "'fastnn[mkl]')")
+                                        "'fastnn-mlp[mkl]')")
 def test_mkl_trains_as_openblas_does(tmp_path):
     provider, mkl_weights = fit_with("mkl", tmp_path / "mkl.npy")
     assert provider == "mkl"

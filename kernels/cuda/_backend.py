@@ -10,6 +10,6 @@ try:
 except ImportError as error:  # pragma: no cover - a Numba built without its CUDA target
     raise ImportError(
         "fastnn.kernels.cuda: Numba's CUDA target (numba.cuda) could not be imported "
-        f"({error}); install the 'cuda' extra (pip install 'fastnn[cuda]')") from error
+        f"({error}); install the 'cuda' extra (pip install 'fastnn-mlp[cuda]')") from error
 
 __all__ = ["cuda"]
