@@ -97,7 +97,7 @@ def test_a_bad_choice_is_named(monkeypatch):
 def test_asking_for_missing_mkl_says_how_to_install_it(monkeypatch):
     monkeypatch.setenv("FASTNN_BLAS", "mkl")
     monkeypatch.setattr(blas, "_mkl_library", lambda: None)
-    with pytest.raises(ImportError, match=r"pip install 'fastnn\[mkl\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'fastnn-mlp\[mkl\]'"):
         blas._bind_blas()
 
 
