@@ -8,11 +8,11 @@ import numpy as np
 
 from . import _threads
 from . import losses as _losses
-from ._validation import boolean, non_negative_float, numeric_array, positive_int
+from ._validation import boolean, numeric_array, positive_int
 from .callbacks import Callback, History
 from .kernels import codes
 from .kernels import group as group_kernels
-from .model import Sequential, _blas_threads_held_to_one, training, validation_split_at
+from .model import Sequential, _blas_threads_held_to_one, fit_settings, training, validation_split_at
 from .progress import EpochProgress
 
 # A kernel call gets at least this much work once the speed is known, so the
@@ -99,15 +99,8 @@ def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None
     """
     where = "fit_many"
     models = _checked_models(where, models)
-    batch_size = positive_int(where, "batch_size", batch_size)
-    epochs = positive_int(where, "epochs", epochs, allow_zero=True)
-    initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
-    validation_split = non_negative_float(where, "validation_split", validation_split,
-                                          upper=1.0)
-    if verbose not in (0, 1, 2, "auto"):
-        raise ValueError(f"{where}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
-    verbose = 1 if verbose == "auto" else verbose
-    shuffle = boolean(where, "shuffle", shuffle)
+    batch_size, epochs, initial_epoch, validation_split, verbose, shuffle = fit_settings(
+        where, batch_size, epochs, initial_epoch, validation_split, verbose, shuffle)
     if seed is not None:
         positive_int(where, "seed", seed, allow_zero=True)
     model_callbacks = _checked_callbacks(where, callbacks, len(models))

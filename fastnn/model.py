@@ -437,15 +437,8 @@ class Sequential:
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
              validation_data, shuffle, class_weight, sample_weight, initial_epoch):
         where = "fit"
-        batch_size = positive_int(where, "batch_size", batch_size)
-        epochs = positive_int(where, "epochs", epochs, allow_zero=True)
-        initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
-        validation_split = non_negative_float(where, "validation_split", validation_split,
-                                              upper=1.0)
-        if verbose not in (0, 1, 2, "auto"):
-            raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
-        verbose = 1 if verbose == "auto" else verbose
-        shuffle = boolean(where, "shuffle", shuffle)
+        batch_size, epochs, initial_epoch, validation_split, verbose, shuffle = fit_settings(
+            where, batch_size, epochs, initial_epoch, validation_split, verbose, shuffle)
         if callbacks is not None and not isinstance(callbacks, (list, tuple)):
             raise TypeError(f"fit: callbacks must be a list of Callback instances, got "
                             f"{type(callbacks).__name__}.")
@@ -766,6 +759,20 @@ def validation_split_at(where, n, validation_split):
         raise ValueError(f"{where}: validation_split={validation_split} leaves "
                          f"{split} training and {n - split} validation samples of {n}.")
     return split
+
+
+def fit_settings(where, batch_size, epochs, initial_epoch, validation_split, verbose,
+                 shuffle):
+    """fit's (and fit_many's) scalar arguments, checked; ``verbose="auto"`` is 1."""
+    batch_size = positive_int(where, "batch_size", batch_size)
+    epochs = positive_int(where, "epochs", epochs, allow_zero=True)
+    initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
+    validation_split = non_negative_float(where, "validation_split", validation_split,
+                                          upper=1.0)
+    if verbose not in (0, 1, 2, "auto"):
+        raise ValueError(f"{where}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
+    return (batch_size, epochs, initial_epoch, validation_split,
+            1 if verbose == "auto" else verbose, boolean(where, "shuffle", shuffle))
 
 
 def _layer_views(buffer, net, slices):
