@@ -12,7 +12,8 @@ from ._validation import boolean, numeric_array, positive_int
 from .callbacks import Callback, History
 from .kernels import codes
 from .kernels import group as group_kernels
-from .model import Sequential, _blas_threads_held_to_one, fit_settings, training, validation_split_at
+from .model import (Sequential, _blas_threads_held_to_one, fit_settings, training,
+                    validation_split_at)
 from .progress import EpochProgress
 
 # A kernel call gets at least this much work once the speed is known, so the
@@ -138,7 +139,10 @@ def cross_validation_weights(n_samples, n_folds, *, shuffle=True, seed=None):
     Row k of ``train`` is 1 on the samples fold k trains on and 0 on its held-out
     ones; ``held_out[k]`` are the held-out indices. ``fit_many`` on K models with
     ``sample_weight=train`` and ``validation_data=[(x[h], y[h]) for h in held_out]``
-    equals K separate fits on the folds (to rounding), in one pass over the data.
+    equals K separate ``fit`` calls with those weights (to rounding), in one pass over
+    the data. A held-out row still counts in its batch's mean with weight 0, so each
+    step is (k-1)/k of a fit on the fold's rows alone, on average: scale the learning
+    rate to match one.
 
     Parameters
     ----------
@@ -231,7 +235,8 @@ def _checked_callbacks(where, callbacks, count):
 
 def _grouped(models):
     """Indices of the models that can train as one group (same dtype, layers, loss with
-    its options, and metrics; every input width is checked to be x's), in order of first appearance."""
+    its options, and metrics; every input width is checked to be x's), in order of
+    first appearance."""
     groups = {}
     for i, model in enumerate(models):
         key = (model.dtype.str, tuple((l.units, l.activation_code, l.use_bias)
