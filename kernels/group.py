@@ -18,9 +18,9 @@ the models' columns.
 ``train_models`` trains one block of models (``first``..``last``) on its own thread:
 threads take disjoint blocks and never wait for each other, and a model's
 arithmetic does not depend on which block it is in, except for the wide product's
-rounding. Each model has its own optimizer code (SGD with or without Nesterov),
-hyperparameters, learning-rate schedule, L2 and sample weights; the per-element
-rules are ``optimizers._apply_update``'s, the same as one model's.
+rounding. Each model has its own optimizer code (SGD, Nesterov, Adam, RMSprop),
+hyperparameters, learning-rate schedule, clipping, L2 and sample weights; the
+per-element rules are ``optimizers._apply_update``'s, the same as one model's.
 
 Workspace of a thread for a block of M models and ``capacity`` rows (acts and
 deltas alike): block 0 holds the batch's inputs (capacity, inputs) (unused in
