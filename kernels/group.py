@@ -29,8 +29,6 @@ columns at m * units_l; ``workspace_size`` gives the length.
 """
 import math
 
-import numpy as np
-
 from ._jit import kernel
 from .activations import _activation_backward, _bias_activation
 from .blas import _gemm
