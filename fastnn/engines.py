@@ -126,7 +126,8 @@ class CpuEngine:
     def _snapshot(self):
         """Scratch (params, state) for ``train_epochs``' epoch-start copies."""
         model = self.model
-        if self._saved is None or self._saved[0].shape != model.params.shape:
+        if (self._saved is None or self._saved[0].shape != model.params.shape
+                or self._saved[1].shape != model._state.shape):  # a recompile may add a slot
             self._saved = (np.empty_like(model.params), np.empty_like(model._state))
         return self._saved
 

@@ -98,3 +98,19 @@ def test_initial_epoch_and_fits_that_continue():
     b.fit(x, y, epochs=9, verbose=0, callbacks=[EpochByEpoch()])
     np.testing.assert_array_equal(a.params, b.params)
     assert a.epochs_completed == 9
+
+
+def test_a_recompile_with_a_third_optimizer_slot_resizes_the_snapshot():
+    """The epoch-start snapshot must follow the optimizer state's shape: an amsgrad
+    Adam after SGD has three slots, not two, and a rollback restores all three."""
+    x, _ = data()
+    y = 50 * x[:, :1]
+    m = diverging()
+    m.fit(x, y, batch_size=10, epochs=2, verbose=0)
+    m.compile(optimizer=Adam(1e200, amsgrad=True), loss="mse")
+    start_params, start_state = m.params.copy(), m._state.copy()
+    assert start_state.shape[0] == 3
+    with pytest.raises(FloatingPointError):
+        m.fit(x, y, batch_size=10, epochs=3, verbose=0)
+    np.testing.assert_array_equal(m.params, start_params)
+    np.testing.assert_array_equal(m._state, start_state)
