@@ -73,21 +73,16 @@ class CpuEngine:
         pass
 
     def train_epoch(self, data, order, batch_size, hyper, rates, on_chunk):
-        model = self.model
-        parts = part_count(batch_size)
-        buffers = self._buffers(min(batch_size, order.shape[0]), parts)
-        runner = self._runner(batch_size, parts)
-        part_totals = np.zeros((1, parts, codes.N_TOTALS))  # one "epoch": each call's chunk
-        totals = part_totals[0, 0]
-        unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
         n = order.shape[0]
+        runner = self._runner(batch_size, part_count(batch_size))
+        part_totals = np.zeros((1, runner.parts, codes.N_TOTALS))  # one "epoch" a chunk
+        totals = part_totals[0, 0]
         for workers, first, last in runner.calls(-(-n // batch_size), CHUNKS_PER_EPOCH,
                                                  CALL_SECONDS):
             start, stop = first * batch_size, min(last * batch_size, n)
             # Each call accumulates into the same totals: a chunk is an "epoch" of its own.
-            runner.run(workers, last - first, part_totals, model._net, buffers, self._snapshot(),
-                       data, order[None, start:stop], batch_size, unit_rows, model._codes(),
-                       (model.optimizer.code, hyper, rates[first:last]))
+            self._run(runner, workers, last - first, part_totals, data, order[None, start:stop],
+                      batch_size, min(batch_size, n), hyper, rates[first:last])
             totals = part_totals[0].sum(axis=0)
             if totals[codes.T_DIVERGED]:
                 break
@@ -101,20 +96,26 @@ class CpuEngine:
         to one whose loss or weights turned non-finite, marked T_DIVERGED, with the
         weights and state of its start restored.
         """
-        model = self.model
-        parts = part_count(batch_size)
-        n = orders.shape[1]
-        buffers = self._buffers(min(batch_size, n), parts)
-        runner = self._runner(batch_size, parts)
-        epoch_totals = np.zeros((orders.shape[0], parts, codes.N_TOTALS))
-        unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
-        n_batches = -(-n // batch_size)
-        runner.run(runner.pick(), orders.shape[0] * n_batches, epoch_totals, model._net,
-                   buffers, self._snapshot(), data, orders, batch_size, unit_rows,
-                   model._codes(), (model.optimizer.code, hyper, rates))
+        runner = self._runner(batch_size, part_count(batch_size))
+        epoch_totals = np.zeros((orders.shape[0], runner.parts, codes.N_TOTALS))
+        batches = orders.shape[0] * -(-orders.shape[1] // batch_size)
+        self._run(runner, runner.pick(), batches, epoch_totals, data, orders, batch_size,
+                  min(batch_size, orders.shape[1]), hyper, rates)
         totals = epoch_totals.sum(axis=1)
         diverged = np.flatnonzero(totals[:, codes.T_DIVERGED])
         return totals[:diverged[0] + 1] if diverged.size else totals
+
+    def _run(self, runner, workers, batches, epoch_totals, data, orders, batch_size,
+             capacity, hyper, rates):
+        """``train_epochs`` over ``orders`` (E, n) on a team of ``workers``, in a
+        workspace of ``capacity`` rows (the epoch's batch size: one workspace serves
+        every chunk of it)."""
+        model, parts = self.model, runner.parts
+        unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
+        runner.run(workers, batches, epoch_totals, model._net,
+                   self._buffers(capacity, parts), self._snapshot(),
+                   data, orders, batch_size, unit_rows, model._codes(),
+                   (model.optimizer.code, hyper, rates))
 
     def _runner(self, batch_size, parts):
         """The TeamRunner of a batch size, made on first use: its timings carry over."""
