@@ -1,7 +1,8 @@
-"""Kill-and-resume: a training process killed with SIGKILL resumes from its last
-completed epoch (BackupAndRestore) or its last checkpoint (ModelCheckpoint) and ends
-bitwise identical to a run that was never interrupted; a process killed while saving
-never leaves a damaged model file behind.
+"""Resuming a run: a ModelCheckpoint file or a BackupAndRestore backup continues the run
+bitwise identical to one that was never interrupted, whether the run stopped on an
+exception or its process was killed with SIGKILL; a backup of another model is refused
+before anything changes, and a process killed while saving never leaves a damaged model
+file behind.
 """
 import json
 import os
@@ -16,9 +17,164 @@ import numpy as np
 import pytest
 
 import fastnn
+from builders import (FEATURES, LABELS, TARGETS, X, assert_same_model, assert_same_state,
+                      state_of)
+from fastnn import Dense, Sequential, optimizers, regularizers, schedules
+from fastnn.callbacks import (BackupAndRestore, LambdaCallback, LearningRateScheduler,
+                              ModelCheckpoint)
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+needs_sigkill = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
+
+# ------------------------------------------------------------ in one process
+def _resumable(make_optimizer, dtype, seed=11):
+    model = Sequential([Dense(6, activation="relu", input_dim=FEATURES),
+                        Dense(5, activation="tanh", kernel_regularizer=regularizers.L2(1e-3)),
+                        Dense(3, activation="softmax")], dtype=dtype, seed=seed)
+    model.compile(optimizer=make_optimizer(), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _two_layer(optimizer="sgd", activation="softmax", loss="sparse_categorical_crossentropy",
+               hidden=5):
+    """A 4-5-3 network (4-hidden-3), seed 0."""
+    model = Sequential([Dense(hidden, activation="relu", input_dim=FEATURES),
+                        Dense(3, activation=activation)], seed=0)
+    model.compile(optimizer=optimizer, loss=loss)
+    return model
+
+
+RESUME_OPTIMIZERS = {
+    "adam-exponential-decay": lambda: optimizers.Adam(schedules.ExponentialDecay(0.02, 3, 0.8)),
+    "sgd-nesterov-piecewise": lambda: optimizers.SGD(
+        schedules.PiecewiseConstantDecay([5, 12], [0.1, 0.05, 0.01]), momentum=0.9,
+        nesterov=True, weight_decay=1e-3),
+    "rmsprop-momentum": lambda: optimizers.RMSprop(0.01, momentum=0.5),
+}
+FIT = dict(batch_size=6, verbose=0, validation_split=0.25, shuffle=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(RESUME_OPTIMIZERS))
+def test_a_checkpoint_resumes_bitwise(tmp_path, name, dtype):
+    make_optimizer = RESUME_OPTIMIZERS[name]
+    whole = _resumable(make_optimizer, dtype)
+    whole_history = whole.fit(X, LABELS, epochs=6, **FIT).history
+
+    first = _resumable(make_optimizer, dtype)
+    checkpoint = ModelCheckpoint(tmp_path / "ckpt-{epoch:02d}.npz", monitor="loss")
+    first.fit(X, LABELS, epochs=6, callbacks=[checkpoint], **FIT)
+    resumed = fastnn.load_model(tmp_path / "ckpt-03.npz")
+    assert resumed.epochs_completed == 3
+    history = resumed.fit(X, LABELS, epochs=6, initial_epoch=resumed.epochs_completed,
+                          **FIT).history
+    assert_same_model(resumed, whole)
+    assert history["loss"] == whole_history["loss"][3:]
+    assert history["val_loss"] == whole_history["val_loss"][3:]
+
+
+def test_model_checkpoint_save_best_only(tmp_path):
+    model = _resumable(lambda: optimizers.SGD(0.05), "float32")
+    path = tmp_path / "best.npz"
+    best = ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
+    history = model.fit(X, LABELS, epochs=5, callbacks=[best], **FIT).history
+    loaded = fastnn.load_model(path)
+    best_epoch = int(np.argmin(history["val_loss"]))
+    assert loaded.epochs_completed == best_epoch + 1
+    np.testing.assert_allclose(loaded.evaluate(X[15:], LABELS[15:])["loss"],
+                               min(history["val_loss"]), rtol=1e-5)
+
+
+def test_backup_and_restore_resumes_a_crashed_fit_bitwise(tmp_path):
+    make_optimizer = RESUME_OPTIMIZERS["adam-exponential-decay"]
+    whole = _resumable(make_optimizer, "float32")
+    whole_history = whole.fit(X, LABELS, epochs=7, **FIT).history
+
+    class Crash(Exception):
+        pass
+
+    def crash(epoch, logs=None):
+        if epoch == 3:
+            raise Crash
+
+    crashed = _resumable(make_optimizer, "float32")
+    backup = BackupAndRestore(tmp_path / "backup")
+    with pytest.raises(Crash):
+        crashed.fit(X, LABELS, epochs=7, callbacks=[backup, LambdaCallback(on_epoch_end=crash)],
+                    **FIT)
+    assert (tmp_path / "backup" / "backup.npz").exists()
+
+    fresh = _resumable(make_optimizer, "float32", seed=999)  # a new process's model
+    history = fresh.fit(X, LABELS, epochs=7, callbacks=[BackupAndRestore(tmp_path / "backup")],
+                        **FIT)
+    assert history.epoch == [4, 5, 6]
+    assert history.history["loss"] == whole_history["loss"][4:]
+    assert_same_model(fresh, whole)
+    assert not (tmp_path / "backup" / "backup.npz").exists()  # deleted after success
+
+
+def test_a_backup_of_the_same_model_still_resumes(tmp_path):
+    """Of a finished run: nothing is left to train, the fresh model adopts the state."""
+    model = _two_layer(optimizer="adam")
+    model.fit(X, LABELS, epochs=2, verbose=0,
+              callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)])
+    fresh = _two_layer(optimizer="adam")
+    fresh.fit(X, LABELS, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
+    assert fresh.epochs_completed == 2
+    assert_same_model(fresh, model)
+
+
+def test_backup_and_restore_keeps_a_learning_rate_changed_by_a_callback(tmp_path):
+    model = _resumable(lambda: optimizers.SGD(0.1), "float32")
+    halve = LearningRateScheduler(lambda epoch, lr: lr / 2)
+    keep = BackupAndRestore(tmp_path, delete_checkpoint=False)
+    model.fit(X, LABELS, epochs=3, callbacks=[halve, keep], **FIT)
+    assert model.optimizer.learning_rate == 0.1 / 8
+    fresh = _resumable(lambda: optimizers.SGD(0.1), "float32")
+    fresh.fit(X, LABELS, epochs=3, callbacks=[BackupAndRestore(tmp_path)], **FIT)
+    assert fresh.optimizer.learning_rate == 0.1 / 8
+    assert fresh.params.tobytes() == model.params.tobytes()
+
+
+DIFFERENT_MODELS = [  # (id, the model that wrote the backup, another one, its loss, message)
+    ("architecture", lambda: _resumable(lambda: optimizers.SGD(0.1), "float32"),
+     lambda: _two_layer(hidden=10), "sparse_categorical_crossentropy",  # 83 weights each
+     r"input_dim and layers \(units, use_bias, activation\) 4, \[\(6, True, 'relu'\), "
+     r"\(5, True, 'tanh'\), \(3, True, 'softmax'\)\] in the file; 4, \[\(10, True, 'relu'\), "
+     r"\(3, True, 'softmax'\)\] here"),
+    ("optimizer", _two_layer, lambda: _two_layer(optimizer="adam"),
+     "sparse_categorical_crossentropy", r"optimizer 'sgd' in the file, 'adam' here"),
+    ("activation", _two_layer, lambda: _two_layer(activation="sigmoid"),
+     "sparse_categorical_crossentropy",
+     r"input_dim and layers \(units, use_bias, activation\) 4, \[\(5, True, 'relu'\), "
+     r"\(3, True, 'softmax'\)\] in the file; 4, \[\(5, True, 'relu'\), \(3, True, 'sigmoid'\)\]"),
+    ("loss", _two_layer, lambda: _two_layer(loss="categorical_crossentropy"),
+     "categorical_crossentropy",
+     r"loss 'sparse_categorical_crossentropy' in the file, 'categorical_crossentropy' here"),
+]
+
+
+@pytest.mark.parametrize("case_id, backed_up, other, loss, pattern", DIFFERENT_MODELS,
+                         ids=[case[0] for case in DIFFERENT_MODELS])
+def test_a_backup_of_a_different_model_is_refused(tmp_path, case_id, backed_up, other, loss,
+                                                  pattern):
+    """As many weights as the model in the file, but not the same model: adopting its
+    state would train on garbage."""
+    model = backed_up()
+    model.fit(X, LABELS, epochs=1, callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)],
+              **FIT)
+    other = other()
+    other.build()
+    before = state_of(other)
+    assert other.params.size == model.params.size
+    with pytest.raises(ValueError, match=r"^restore: .*backup\.npz' holds a different model: "
+                                         + pattern):
+        other.fit(X, TARGETS[loss], epochs=2, callbacks=[BackupAndRestore(tmp_path)], **FIT)
+    assert_same_state(other, before)
+
+
+# ------------------------------------------------------------ killed processes
 EPOCHS = 10
 TRAIN = r'''
 import json, sys, time
@@ -85,11 +241,8 @@ def _start_epoch(lines):
 
 def _assert_bitwise_equal(path, reference):
     model, expected = fastnn.load_model(path), fastnn.load_model(reference)
-    assert model.params.tobytes() == expected.params.tobytes()
-    assert model._state.tobytes() == expected._state.tobytes()
-    assert model._rng.bit_generator.state == expected._rng.bit_generator.state
-    assert model.optimizer.iterations == expected.optimizer.iterations
-    assert model.epochs_completed == expected.epochs_completed == EPOCHS
+    assert_same_model(model, expected)
+    assert model.epochs_completed == EPOCHS
     for mine, theirs in zip(model.get_weights(), expected.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
 
@@ -113,6 +266,7 @@ def _kill_after(process, marker, extra_delay, timeout=300):
     return lines
 
 
+@needs_sigkill
 @pytest.mark.slow
 @pytest.mark.parametrize("extra_delay", [0.0, 0.31])  # asleep after an epoch / mid-epoch
 def test_a_killed_training_process_resumes_bitwise(tmp_path, extra_delay):
@@ -176,6 +330,7 @@ while True:
 '''
 
 
+@needs_sigkill
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.013, 0.037, 0.071, 0.15])
 def test_a_process_killed_while_saving_leaves_a_loadable_file(tmp_path, delay):
