@@ -173,7 +173,7 @@ def test_cross_validation_is_the_mean_of_the_folds():
 
 def _seeded_build(index, seed=0, **config):
     """``build`` as sweep runs it for config ``index``."""
-    from fastnn.sweep import _build_one
+    from fastnn.sweep.tasks import _build_one
     return _build_one(build, config, seed, index)
 
 

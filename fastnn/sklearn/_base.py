@@ -1,44 +1,24 @@
-"""scikit-learn estimators on fastnn: ``MLPClassifier`` and ``MLPRegressor``.
-
-Drop-ins for ``sklearn.neural_network``'s classes of the same names (scikit-learn
-1.9): the same constructor parameters, defaults, fitted attributes and training
-rules (loss with scikit-learn's L2 term, its SGD and Adam updates, learning-rate
-schedules, early stopping, lbfgs through SciPy), computed by compiled kernels
-(``fastnn.kernels.sklearn_rules``) on a fastnn ``Sequential`` that holds the
-weights and predicts.
-
-One parameter is fastnn's own: ``dtype`` (default ``"float32"``). scikit-learn
-computes in the input's dtype, float64 for most data; ``dtype="float64"`` follows
-scikit-learn's arithmetic to rounding (given the same ``random_state`` it draws the
-same initial weights, shuffles and splits the same way).
-
-scikit-learn is an optional dependency: ``pip install "fastnn-mlp[sklearn]"``.
-"""
+"""What ``MLPClassifier`` and ``MLPRegressor`` share: parameters, the fastnn network
+that holds the weights, scikit-learn's stochastic and lbfgs solvers, and predict."""
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
-                                      unique_labels)
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 from threadpoolctl import ThreadpoolController
 
-from . import Dense, Sequential
-from .kernels import network
-from .kernels import sklearn_rules as rules
-
-__all__ = ["MLPClassifier", "MLPRegressor"]
+from ..kernels import network
+from ..kernels import sklearn_rules as rules
+from ..layers import Dense
+from ..model import Sequential
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's activation names -> fastnn's.
@@ -196,7 +176,7 @@ class _BaseMLP(BaseEstimator):
 
     def _net(self, model):
         """The (sizes, activation codes, has_bias, l2) tuple the kernels read."""
-        from .registries import ACTIVATIONS
+        from ..registries import ACTIVATIONS
         sizes = np.array(self._layer_units(model), dtype=np.int64)
         codes = np.array([ACTIVATIONS[layer.activation] for layer in model.layers],
                          dtype=np.int64)
@@ -583,228 +563,3 @@ _DOC_ATTRIBUTES = """
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 """
-
-
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = f"""Multi-layer perceptron classifier, scikit-learn's, trained by fastnn.
-
-    Log-loss (softmax for several classes, logistic for two or for multilabel
-    0/1 targets) minimized by 'adam', 'sgd' or 'lbfgs', with scikit-learn 1.9's
-    parameters, defaults and rules.
-
-    Parameters
-    ----------{_DOC_PARAMETERS}
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-{_DOC_ATTRIBUTES}
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from fastnn.sklearn import MLPClassifier
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier((16,), solver="lbfgs", random_state=0).fit(X, y)
-    >>> clf.predict_proba(X[:1]).shape
-    (1, 3)
-    """
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
-
-    loss = "log_loss"
-
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError("warm_start can only be used where `y` has the same "
-                                     "classes as in the previous call to fit. Previously "
-                                     f"got {self.classes_}, `y` has {classes}")
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError("`y` has classes not in `self.classes_`. "
-                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
-        y = self._label_binarizer.transform(y).astype(bool)
-        return X, y
-
-    def predict(self, X):
-        """Predicted classes, (n_samples,) or (n_samples, n_labels) for multilabel."""
-        check_is_fitted(self)
-        return self._predict(X)
-
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
-
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, accuracy_score)
-
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over (X, y); ``classes`` (all the labels) is required on the first call.
-
-        Returns
-        -------
-        self
-        """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
-
-    def predict_proba(self, X):
-        """Class probabilities (n_samples, n_classes), in the order of ``classes_``."""
-        if "coefs_" not in self.__dict__:
-            check_is_fitted(self)
-        y_pred = self._forward_pass_fast(X)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
-
-    def predict_log_proba(self, X):
-        """log(predict_proba(X))."""
-        y_prob = self.predict_proba(X)
-        return np.log(y_prob, out=y_prob)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
-
-
-class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = f"""Multi-layer perceptron regressor, scikit-learn's, trained by fastnn.
-
-    Half squared error (identity output) or half Poisson deviance (exp output),
-    minimized by 'adam', 'sgd' or 'lbfgs', with scikit-learn 1.9's parameters,
-    defaults and rules.
-
-    Parameters
-    ----------
-    loss : {{'squared_error', 'poisson'}}, default='squared_error'{_DOC_PARAMETERS}
-    Attributes
-    ----------{_DOC_ATTRIBUTES}
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastnn.sklearn import MLPRegressor
-    >>> X = np.linspace(0, 1, 50).reshape(-1, 1)
-    >>> reg = MLPRegressor((8,), solver="lbfgs", random_state=0).fit(X, X.ravel())
-    >>> reg.predict(X[:2]).shape
-    (2,)
-    """
-
-    _parameter_constraints: dict = {
-        **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
-    }
-
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32"):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
-
-    def predict(self, X):
-        """Predicted values, (n_samples,) or (n_samples, n_outputs)."""
-        check_is_fitted(self)
-        return self._predict(X)
-
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
-
-    def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(X, y, sample_weight, r2_score)
-
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        return X, y
-
-    @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y).
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
