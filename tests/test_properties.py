@@ -4,7 +4,6 @@ epochs; predict from several threads at once.
 
 Every example is small, so the whole module stays well under a minute.
 """
-import copy
 import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastnn
+from builders import assert_same_state, state_of
 from fastnn import Dense, Sequential, reference
 from fastnn.callbacks import LambdaCallback
 from fastnn.optimizers import SGD, Adam, RMSprop
@@ -93,19 +93,6 @@ def data(spec):
 def fit(model, spec, x, y, epochs=2):
     return model.fit(x, y, epochs=epochs, batch_size=spec["batch_size"],
                      shuffle=spec["shuffle"], verbose=0)
-
-
-def snapshot(model):
-    return (None if model.params is None else model.params.copy(),
-            None if model._state is None else model._state.copy(),
-            copy.deepcopy(model._rng.bit_generator.state),
-            model.optimizer.iterations, model.epochs_completed, model.built)
-
-
-def assert_same(before, after):
-    for a, b in zip(before[:2], after[:2]):
-        assert (a is None and b is None) or a.tobytes() == b.tobytes()
-    assert before[2:] == after[2:]
 
 
 @SETTINGS
@@ -255,16 +242,16 @@ def test_refused_inputs_never_change_state(draws):
     if draws.draw(st.booleans()):
         fit(model, spec, *data(spec), epochs=1)
     kind, x, y = draws.draw(corruptions(spec))
-    before = snapshot(model)
+    before = state_of(model)
     for call in (lambda: model.fit(x, y, epochs=1, batch_size=spec["batch_size"], verbose=0),
                  lambda: model.evaluate(x, y)):
         with pytest.raises(ValueError, match=r"^(fit|evaluate): (x|y) "):
             call()
-        assert_same(before, snapshot(model))
+        assert_same_state(model, before)
     if kind.startswith("x") or kind == "features":
         with pytest.raises(ValueError, match=r"^predict: x "):
             model.predict(x)
-        assert_same(before, snapshot(model))
+        assert_same_state(model, before)
 
 
 # ------------------------------------------------------- memory and threads
