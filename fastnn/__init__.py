@@ -4,7 +4,7 @@ Fused Numba kernels run the forward pass, backprop and optimizer updates over wh
 mini-batches and epochs; a thin Keras-shaped API wraps them.
 """
 from . import callbacks, datasets, initializers, optimizers, regularizers, schedules
-from .layers import Dense
+from .layers import Dense, Dropout
 from .many import cross_validation_weights, fit_many
 from .model import Sequential
 from .saving import load_model
@@ -12,5 +12,5 @@ from .seeding import set_random_seed
 from .sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Sequential", "fit_many", "cross_validation_weights", "sweep", "SweepResult", "load_model", "set_random_seed", "callbacks", "datasets",
+__all__ = ["Dense", "Dropout", "Sequential", "fit_many", "cross_validation_weights", "sweep", "SweepResult", "load_model", "set_random_seed", "callbacks", "datasets",
            "initializers", "optimizers", "regularizers", "schedules", "__version__"]

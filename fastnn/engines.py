@@ -82,7 +82,8 @@ class CpuEngine:
             start, stop = first * batch_size, min(last * batch_size, n)
             # Each call accumulates into the same totals: a chunk is an "epoch" of its own.
             self._run(runner, workers, last - first, part_totals, data, order[None, start:stop],
-                      batch_size, min(batch_size, n), hyper, rates[first:last])
+                      batch_size, min(batch_size, n), hyper, rates[first:last],
+                      self.model.optimizer.iterations + first)
             totals = part_totals[0].sum(axis=0)
             if totals[codes.T_DIVERGED]:
                 break
@@ -100,22 +101,23 @@ class CpuEngine:
         epoch_totals = np.zeros((orders.shape[0], runner.parts, codes.N_TOTALS))
         batches = orders.shape[0] * -(-orders.shape[1] // batch_size)
         self._run(runner, runner.pick(), batches, epoch_totals, data, orders, batch_size,
-                  min(batch_size, orders.shape[1]), hyper, rates)
+                  min(batch_size, orders.shape[1]), hyper, rates,
+                  self.model.optimizer.iterations)
         totals = epoch_totals.sum(axis=1)
         diverged = np.flatnonzero(totals[:, codes.T_DIVERGED])
         return totals[:diverged[0] + 1] if diverged.size else totals
 
     def _run(self, runner, workers, batches, epoch_totals, data, orders, batch_size,
-             capacity, hyper, rates):
+             capacity, hyper, rates, step):
         """``train_epochs`` over ``orders`` (E, n) on a team of ``workers``, in a
         workspace of ``capacity`` rows (the epoch's batch size: one workspace serves
-        every chunk of it)."""
+        every chunk of it); ``step`` is the first batch's training step (dropout's)."""
         model, parts = self.model, runner.parts
         unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
         runner.run(workers, batches, epoch_totals, model._net,
                    self._buffers(capacity, parts), self._snapshot(),
                    data, orders, batch_size, unit_rows, model._codes(),
-                   (model.optimizer.code, hyper, rates))
+                   (model.optimizer.code, hyper, rates), model._dropout_spec(step))
 
     def _runner(self, batch_size, parts):
         """The TeamRunner of a batch size, made on first use: its timings carry over."""

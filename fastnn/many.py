@@ -235,13 +235,14 @@ def _checked_callbacks(where, callbacks, count):
 
 def _grouped(models):
     """Indices of the models that can train as one group (same dtype, layers, loss with
-    its options, and metrics; every input width is checked to be x's), in order of
-    first appearance."""
+    its options, metrics, and places and noise shapes of Dropout; every input width is
+    checked to be x's), in order of first appearance."""
     groups = {}
     for i, model in enumerate(models):
         key = (model.dtype.str, tuple((l.units, l.activation_code, l.use_bias)
                                       for l in model.layers), model._loss_spec,
-               tuple(model.metrics), tuple(model.weighted_metrics))
+               tuple(model.metrics), tuple(model.weighted_metrics),
+               tuple((block, layer.mode) for block, layer in model._dropouts))
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
@@ -427,12 +428,19 @@ class _Run:
         optimizer_codes = np.array([m.optimizer.code for m in models], dtype=np.int64)
         hyper = np.stack([m.optimizer.hyper(dtype) for m in models])
         rates = np.stack([m.optimizer.rates(n_batches, dtype) for m in models])
+        specs = [m._dropout_spec(m.optimizer.iterations, every=True) for m in models]
+        drop_blocks, modes = specs[0][0], specs[0][2]
+        drop_rates, keys = np.stack([s[1] for s in specs]), np.stack([s[3] for s in specs])
+        steps = np.array([s[4] for s in specs], dtype=np.int64)
         team = min(_threads.team_size(), count)
         blocks = np.array_split(np.arange(count), team)
         capacity = min(batch_size, n)
         size = group_kernels.workspace_size(sizes, capacity, max(len(b) for b in blocks))
         acts, deltas = np.empty((team, size), dtype), np.empty((team, size), dtype)
         active = np.ones(count, dtype=np.uint8)
+        products = {len(b): group_kernels.product_table(sizes, dtype, len(b), capacity,
+                                                        n % batch_size)
+                    for b in blocks if len(b)}
         totals = np.zeros((count, codes.N_TOTALS))
         done = 0
         while done < n_batches:
@@ -444,8 +452,10 @@ class _Run:
             chunk_rates = np.ascontiguousarray(rates[:, done:last])
             calls = [(totals, net, (params, grads, state, acts[t], deltas[t]), data,
                       order[start:stop], batch_size,
-                      (int(block[0]), int(block[-1]) + 1, active), first._codes(),
-                      (optimizer_codes, hyper, chunk_rates))
+                      (int(block[0]), int(block[-1]) + 1, active, products[len(block)]),
+                      first._codes(),
+                      (optimizer_codes, hyper, chunk_rates),
+                      (drop_blocks, drop_rates, modes, keys, steps + done))
                      for t, block in enumerate(blocks) if len(block)]
             began = time.perf_counter()
             _threads.run_team(group_kernels.train_models, calls)

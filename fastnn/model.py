@@ -19,7 +19,7 @@ from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_neg
 from .callbacks import Callback, History, TerminateOnNaN
 from .engines import CpuEngine, CudaEngine
 from .kernels import blas, codes
-from .layers import Dense
+from .layers import Dense, Dropout, dropout_key
 from .progress import EpochProgress
 from .registries import LOSSES, METRICS, accuracy_code, metric_logs
 
@@ -40,12 +40,13 @@ class Sequential:
 
     Parameters
     ----------
-    layers : list of Dense, optional
+    layers : list of Dense and Dropout, optional
+        ``layers`` holds the Dense layers, ``dropouts`` the Dropout ones.
     dtype : {"float32", "float64"}, default="float32"
         The one dtype of weights, optimizer state and computation.
     seed : int, optional
-        Seeds the model's NumPy Generator (initial weights and shuffling): two runs
-        with the same seed and thread count are bitwise identical.
+        Seeds the model's NumPy Generator (initial weights and shuffling) and its
+        dropout masks: two runs with the same seed are bitwise identical.
 
     Examples
     --------
@@ -75,6 +76,9 @@ class Sequential:
         self.history = None
         self.epochs_completed = 0
         self._rng = seeding.generator(seed)
+        # Dropout masks hash this (not drawn from _rng: shuffling stays as without dropout).
+        self._dropout_seed = int(self._rng.bit_generator.seed_seq.generate_state(1, np.uint64)[0])
+        self._dropouts = []  # (workspace block, Dropout): block l is layer l's input
         self._state = None
         self._engine = CpuEngine(self)
         self._resume_epoch = None
@@ -84,12 +88,15 @@ class Sequential:
     # ----------------------------------------------------------------- structure
     def add(self, layer):
         """Append a layer (before the model is built)."""
-        if not isinstance(layer, Dense):
-            raise TypeError(f"Sequential.add: expected a fastnn Dense layer, got "
+        if not isinstance(layer, (Dense, Dropout)):
+            raise TypeError(f"Sequential.add: expected a fastnn Dense or Dropout layer, got "
                             f"{type(layer).__name__}.")
         if self.built:
             raise ValueError("Sequential.add: the model is already built (its weights exist); "
                              "create a new Sequential to change the architecture.")
+        if isinstance(layer, Dropout):
+            self._dropouts.append((len(self.layers), layer))
+            return
         if self.layers and layer.input_dim is not None and layer.input_dim != self.layers[-1].units:
             raise ValueError(f"Sequential.add: layer input_dim={layer.input_dim} does not match "
                              f"the previous layer's {self.layers[-1].units} units.")
@@ -117,6 +124,7 @@ class Sequential:
         has_bias = np.array([layer.use_bias for layer in self.layers], dtype=np.bool_)
         activations = np.array([layer.activation_code for layer in self.layers], dtype=np.int64)
         l2 = np.array([layer.l2 for layer in self.layers], dtype=np.float64)
+        self._check_dropouts(sizes)
         net = (sizes, activations, has_bias, l2)
         slices = self._layout(sizes, has_bias)
         params = np.zeros(slices[-1][-1].stop, dtype=self.dtype)
@@ -133,6 +141,41 @@ class Sequential:
             self._state = np.zeros((self.optimizer.slots, self.params.size), dtype=self.dtype)
             self.optimizer.iterations = 0
         self._engine = type(self._engine)(self)  # its workspaces fit the old widths
+
+    @property
+    def dropouts(self):
+        """The Dropout layers, in order."""
+        return [layer for _, layer in self._dropouts]
+
+    def _check_dropouts(self, sizes):
+        """Every Dropout feeds a Dense layer, follows no softmax, and its noise_shape fits."""
+        for block, layer in self._dropouts:
+            if block == len(self.layers):
+                raise ValueError("Sequential.build: a Dropout layer is last; dropout acts on "
+                                 "the input of a Dense layer, so add one after it (or remove "
+                                 "the Dropout).")
+            if block > 0 and self.layers[block - 1].activation == "softmax":
+                raise ValueError(f"Sequential.build: Dropout after layer {block - 1}'s softmax "
+                                 "is not supported (its derivative needs the dropped values); "
+                                 "use another activation there or move the Dropout.")
+            units = None if layer.noise_shape is None else layer.noise_shape[1]
+            if units not in (None, 1, int(sizes[block])):
+                raise ValueError(f"Sequential.build: Dropout noise_shape {layer.noise_shape} "
+                                 f"does not fit its input of {int(sizes[block])} units; "
+                                 f"expected (None or 1, None, 1 or {int(sizes[block])}).")
+
+    def _dropout_spec(self, step, every=False):
+        """What the training kernels take (``fastnn.kernels.dropout``): (blocks, rates,
+        modes, keys, step) of the Dropout layers with a rate above 0 (``every``: of all,
+        for a group whose models share the layout; rate 0 keeps every value)."""
+        live = [(d, block, layer) for d, (block, layer) in enumerate(self._dropouts)
+                if every or layer.rate > 0]
+        return (np.array([block for _, block, _ in live], dtype=np.int64),
+                np.array([layer.rate for _, _, layer in live], dtype=np.float64),
+                np.array([layer.mode for _, _, layer in live], dtype=np.int64),
+                np.array([dropout_key(self._dropout_seed if layer.seed is None else layer.seed,
+                                      d) for d, _, layer in live], dtype=np.uint64),
+                np.int64(step))
 
     def _initial_values(self, index, layer, which, shape):
         """What layer ``index``'s ``which`` initializer draws for ``shape``, checked."""
@@ -294,6 +337,10 @@ class Sequential:
         metric_names = _metric_names("metrics", metrics)
         weighted_names = _metric_names("weighted_metrics", weighted_metrics)
         device = choice("compile", "device", device, {"cpu": "cpu", "cuda": "cuda"})
+        if device == "cuda" and self._dropouts:
+            raise ValueError("compile: device='cuda' does not run Dropout layers yet; expected "
+                             f"a model without Dropout, got {len(self._dropouts)}. Use "
+                             "device='cpu' or remove the Dropout layers.")
         if device == "cuda" and optimizer.clips:
             raise ValueError("compile: gradient clipping (clipnorm, clipvalue, "
                              "global_clipnorm) runs on the CPU only so far; use device='cpu' "

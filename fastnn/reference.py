@@ -249,16 +249,21 @@ class ReferenceMLP:
     optimizer : {"sgd", "adam", "rmsprop"}
     loss_options : dict, optional
         from_logits, label_smoothing, delta (see ``sample_losses``).
+    dropouts : list of dict, optional
+        Each {"block", "rate", "key", "noise_shape"}: dropout on layer ``block``'s
+        input (0: the network's inputs), masked by ``dropout_mask`` at the step
+        count before each update; several on one block apply in order.
     **hyper
         learning_rate and the optimizer's own parameters (Keras names).
     """
 
     def __init__(self, weights, biases, activations, loss, optimizer="sgd", loss_options=None,
-                 **hyper):
+                 dropouts=None, **hyper):
         self.weights = [np.array(w) for w in weights]
         self.biases = [None if b is None else np.array(b) for b in biases]
         self.activations, self.loss, self.optimizer = list(activations), loss, optimizer
         self.loss_options = dict(loss_options or {})
+        self.dropouts = list(dropouts or [])
         self.hyper = dict(hyper)
         self.lr = self.hyper.pop("learning_rate", 0.01 if optimizer == "sgd" else 0.001)
         self.clip = {k: self.hyper.pop(k) for k in ("clipnorm", "clipvalue", "global_clipnorm")
@@ -277,14 +282,20 @@ class ReferenceMLP:
 
         y: targets (n, units), or integer labels (n,) for the sparse loss.
         """
-        outputs = forward(self.weights, self.biases, self.activations, x)
+        if self.dropouts:
+            outputs, kept = self._dropout_forward(x)
+        else:
+            outputs = forward(self.weights, self.biases, self.activations, x)
         if self.loss == "sparse_categorical_crossentropy" and np.ndim(y) == 1:
             y = np.eye(outputs[-1].shape[1], dtype=outputs[-1].dtype)[y]
         w = np.ones(len(x), dtype=outputs[-1].dtype) if sample_weight is None else sample_weight
         total = float((w * sample_losses(outputs[-1], y, self.loss, **self.loss_options)).sum())
         delta = output_delta(outputs[-1], y, self.loss, self.activations[-1], sample_weight,
                              **self.loss_options)
-        grads_w, grads_b = backward(self.weights, outputs, delta, self.activations)
+        if self.dropouts:
+            grads_w, grads_b = self._dropout_backward(outputs, kept, delta)
+        else:
+            grads_w, grads_b = backward(self.weights, outputs, delta, self.activations)
         grads = clip_gradients(grads_w + [g for g, b in zip(grads_b, self.biases)
                                           if b is not None], **self.clip)
         self.t += 1
@@ -298,6 +309,40 @@ class ReferenceMLP:
                          means=self.slots[2], **self.hyper)
         return total
 
+    def _masks(self, block, rows, units):
+        """[(mask, rate)] of the dropouts on ``block`` at this step, in order."""
+        return [(dropout_mask(d["key"], self.t, rows, units, d["rate"], d.get("noise_shape")),
+                 d["rate"]) for d in self.dropouts if d["block"] == block]
+
+    def _dropout_forward(self, x):
+        """(outputs with dropout applied, undropped outputs) of every block."""
+        dropped, kept = [], []
+        a = x
+        for block in range(len(self.weights)):
+            kept.append(a)
+            for mask, rate in self._masks(block, *a.shape):
+                a = dropout(a, mask, rate)
+            dropped.append(a)
+            z = a @ self.weights[block]
+            if self.biases[block] is not None:
+                z = z + self.biases[block]
+            a = activate(z, self.activations[block])
+        return dropped + [a], kept + [a]
+
+    def _dropout_backward(self, outputs, kept, delta):
+        """``backward`` through the dropouts: their mask and scale on the deltas,
+        the activation derivative at the undropped outputs."""
+        grads_w, grads_b = [None] * len(self.weights), [None] * len(self.weights)
+        for layer in range(len(self.weights) - 1, -1, -1):
+            grads_w[layer] = outputs[layer].T @ delta
+            grads_b[layer] = delta.sum(axis=0)
+            if layer > 0:
+                delta = delta @ self.weights[layer].T
+                for mask, rate in reversed(self._masks(layer, *delta.shape)):
+                    delta = dropout(delta, mask, rate)
+                delta = activation_backward(delta, kept[layer], self.activations[layer - 1])
+        return grads_w, grads_b
+
     def train_epoch(self, x, y, order, batch_size, sample_weight=None):
         """Mini-batches in ``order`` (last one partial); returns the mean sample loss."""
         total = 0.0
@@ -306,3 +351,47 @@ class ReferenceMLP:
             total += self.train_step(x[rows], y[rows],
                                      None if sample_weight is None else sample_weight[rows])
         return total / len(order)
+
+
+# Dropout: the mask as a function of counters (see fastnn.kernels.dropout's docstring),
+# restated here in vectorized uint64 NumPy.
+_GOLDEN_64, _ROW_64 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03)
+_GOLDEN_32, _LOW_32 = np.uint64(0x9E3779B9), np.uint64(0xFFFFFFFF)
+
+
+def _splitmix64(z):
+    z = np.asarray(z, dtype=np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _lowbias32(x):
+    x = x ^ (x >> np.uint64(16))
+    x = (x * np.uint64(0x7FEB352D)) & _LOW_32
+    x = x ^ (x >> np.uint64(15))
+    x = (x * np.uint64(0x846CA68B)) & _LOW_32
+    return x ^ (x >> np.uint64(16))
+
+
+def dropout_mask(key, step, rows, units, rate, noise_shape=None):
+    """Boolean (rows, units) keep-mask of one dropout at a training step.
+
+    Row i of a mini-batch and unit j are kept when 32 hashed bits of (key, step, i, j)
+    are at least ceil(rate * 2^32): probability 1 - rate. noise_shape (1, units)
+    shares row 0's mask over the rows, (rows, 1) unit 0's over the units.
+    """
+    share_rows = noise_shape is not None and noise_shape[0] == 1
+    share_units = noise_shape is not None and noise_shape[1] == 1
+    with np.errstate(over="ignore"):
+        s = _splitmix64(np.uint64(key) + np.uint64(step) * _GOLDEN_64)
+        row = np.zeros(rows, np.uint64) if share_rows else np.arange(rows, dtype=np.uint64)
+        r = _splitmix64(s + (row + np.uint64(1)) * _ROW_64) >> np.uint64(32)
+        unit = np.zeros(units, np.uint64) if share_units else np.arange(units, dtype=np.uint64)
+        bits = _lowbias32((r[:, None] + unit[None, :] * _GOLDEN_32) & _LOW_32)
+    return bits.astype(np.int64) >= int(np.ceil(rate * 2.0 ** 32))
+
+
+def dropout(a, mask, rate):
+    """Inverted dropout: a * (1 / (1 - rate)) where kept, 0 elsewhere."""
+    return np.where(mask, a * a.dtype.type(1 / (1 - rate)), a.dtype.type(0))

@@ -29,16 +29,24 @@ columns at m * units_l; ``workspace_size`` gives the length.
 """
 import math
 
+import numpy as np
+
 from ._jit import kernel
 from .activations import _activation_backward, _bias_activation
-from .blas import _gemm
+from .blas import _fixed_gemm, _gemm, small_product
 from .codes import SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import NO, YES, bias_gradient
+from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import flush_denormals, restore_mode
 from .losses import _accumulate_metrics, _output_delta
-from .network import ONE, ZERO, _add_l2_gradient, _gather_rows, _l2_penalty, _third_slot
+from .network import (ONE, ZERO, _add_l2_gradient, _copy, _gather_rows, _l2_penalty,
+                      _third_slot)
 from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, _apply_update,
                          _clip_by_norm, _clip_values, _global_scale, _scale_by, _sum_squares)
+
+# The per-model products of a deeper layer, in ``product_table``'s order.
+FORWARD, WEIGHT_GRADIENT, INPUT_DELTA = 0, 1, 2
+
 
 @kernel(internal=True)
 def _layer_offset(sizes, has_bias, layer, models):
@@ -94,6 +102,31 @@ def _wide_activation_backward(d, a, activation, units):
                                  a[:, m * units:(m + 1) * units], activation)
     else:
         _activation_backward(d, a, activation)
+
+
+@kernel(inline="always")
+def _model_spec(dropout, k):
+    """Model k's dropout spec (see ``fastnn.kernels.dropout``) out of the group's."""
+    blocks, rates, modes, keys, _ = dropout
+    return blocks, rates[k], modes, keys[k]
+
+
+@kernel(inline="always")
+def _drop_models(a, dropout, block, batch, first, active, units):
+    """Each active model's dropout of workspace block ``block`` on its columns of a
+    wide block a (rows, models * units)."""
+    for m in range(a.shape[1] // units):
+        k = first + m
+        if active[k] and _has_dropout(dropout, block):
+            _drop_block(a[:, m * units:(m + 1) * units], _model_spec(dropout, k), block,
+                        dropout[4][k] + batch, ZERO, ZERO)
+
+
+@kernel(inline="always")
+def _masked_inputs(out, inputs, dropout, k, batch):
+    """out = model k's dropout of the batch's inputs (both (rows, inputs))."""
+    _copy(out, inputs)
+    _drop_block(out, _model_spec(dropout, k), ZERO, dropout[4][k] + batch, ZERO, ZERO)
 
 
 @kernel(internal=True)
@@ -157,7 +190,8 @@ def _model_update(params, grads, state, sizes, has_bias, models, model, code, hy
 
 
 @kernel
-def train_models(totals, net, buffers, data, order, batch_size, block, codes, optimizer):
+def train_models(totals, net, buffers, data, order, batch_size, block, codes, optimizer,
+                 dropout):
     """Train models ``first``..``last`` of a group on the samples ``order`` in
     mini-batches of ``batch_size`` (the last may be partial).
 
@@ -167,16 +201,21 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
     the workspaces this thread's own, C >= ``workspace_size(sizes, capacity, M)``
     for capacity = min(batch_size, n) and M = last - first;
     data = (x (N, inputs), y (N, units) or empty, labels (N,) or empty,
-    weights (K, N)); block = (first, last, active (K,) uint8): models whose flag is 0
-    are skipped; a model whose batch loss turns non-finite gets 0 there and
+    weights (K, N)); block = (first, last, active (K,) uint8, products): models
+    whose flag is 0 are skipped, and products = ``product_table(...)`` for the block;
+    a model whose batch loss turns non-finite gets 0 there and
     totals[model, T_DIVERGED] = 1, and is left as it was after its last good step;
     codes = (loss, accuracy, errors);
-    optimizer = (codes (K,) int64, hyper (K, N_HYPER), rates (K, n_batches, 2)).
+    optimizer = (codes (K,) int64, hyper (K, N_HYPER), rates (K, n_batches, 2));
+    dropout = (blocks (D,), rates (K, D), modes (D,), keys (K, D), steps (K,)): each
+    model's dropout spec (``fastnn.kernels.dropout``) and the training step of its
+    first batch here. With dropout on the inputs, layer 0 runs model by model on
+    each model's masked copy of them (in the deltas' block 0, otherwise unused).
     """
     params, grads, state, acts, deltas = buffers
     x, y, labels, weights = data
     sizes, activations, has_bias, l2 = net
-    first, last, active = block
+    first, last, active, products = block
     loss, accuracy, errors = codes
     optimizer_codes, hyper, rates = optimizer
     n_layers = activations.shape[0]
@@ -188,6 +227,7 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
         rows = stop - start
+        variant = 0 if rows == products[0, 0, 0, 0] else 1
         batch_order = order[start:stop]
         inputs = _wide_rows(acts, sizes, ZERO, rows, capacity, block_models)
         _gather_rows(inputs, x, batch_order)
@@ -196,8 +236,19 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
         w0, b0 = _group_layer(params, sizes, has_bias, ZERO, models)
         b0_block = b0[first * units:last * units] if has_bias[0] else b0
         a = _wide_rows(acts, sizes, ONE, rows, capacity, block_models)
-        _gemm(a, inputs, w0[first * units:last * units], NO, YES, 1.0, 0.0)
+        masked = _wide_rows(deltas, sizes, ZERO, rows, capacity, block_models)
+        drops_inputs = _has_dropout(dropout, ZERO)
+        if drops_inputs:
+            for m in range(block_models):
+                k = first + m
+                if active[k]:
+                    _masked_inputs(masked, inputs, dropout, k, batch)
+                    _gemm(a[:, m * units:(m + 1) * units], masked,
+                          w0[k * units:(k + 1) * units], NO, YES, 1.0, 0.0)
+        else:
+            _gemm(a, inputs, w0[first * units:last * units], NO, YES, 1.0, 0.0)
         _wide_epilogue(a, b0_block, activations[0], units)
+        _drop_models(a, dropout, ONE, batch, first, active, units)
         for layer in range(1, n_layers):
             inputs_l, units = sizes[layer], sizes[layer + 1]
             w, b = _group_layer(params, sizes, has_bias, layer, models)
@@ -205,10 +256,14 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
             for m in range(block_models):
                 if active[first + m]:
                     k = first + m
-                    _gemm(out[:, m * units:(m + 1) * units], a[:, m * inputs_l:(m + 1) * inputs_l],
-                          w[k * units:(k + 1) * units], NO, YES, 1.0, 0.0)
+                    _fixed_gemm(out[:, m * units:(m + 1) * units],
+                                a[:, m * inputs_l:(m + 1) * inputs_l],
+                                w[k * units:(k + 1) * units], NO, YES,
+                                products[variant, layer, FORWARD], rows)
             b_block = b[first * units:last * units] if has_bias[layer] else b
             _wide_epilogue(out, b_block, activations[layer], units)
+            if layer < n_layers - 1:
+                _drop_models(out, dropout, layer + 1, batch, first, active, units)
             a = out
         # Output deltas and metrics, model by model, into the last workspace block.
         units = sizes[n_layers]
@@ -240,18 +295,36 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
                     dx[:, m * inputs_l:(m + 1) * inputs_l] = 0
                     continue
                 d_m = dout[:, m * units:(m + 1) * units]
-                _gemm(dw[k * units:(k + 1) * units], d_m,
-                      x_l[:, m * inputs_l:(m + 1) * inputs_l], YES, NO, 1.0, 0.0)
-                _gemm(dx[:, m * inputs_l:(m + 1) * inputs_l], d_m,
-                      w[k * units:(k + 1) * units], NO, NO, 1.0, 0.0)
+                _fixed_gemm(dw[k * units:(k + 1) * units], d_m,
+                            x_l[:, m * inputs_l:(m + 1) * inputs_l], YES, NO,
+                            products[variant, layer, WEIGHT_GRADIENT], rows)
+                _fixed_gemm(dx[:, m * inputs_l:(m + 1) * inputs_l], d_m,
+                            w[k * units:(k + 1) * units], NO, NO,
+                            products[variant, layer, INPUT_DELTA], rows)
             if has_bias[layer]:
                 bias_gradient(db[first * units:last * units], dout)
-            _wide_activation_backward(dx, x_l, activations[layer - 1], inputs_l)
+            if _has_dropout(dropout, layer):
+                for m in range(block_models):
+                    k = first + m
+                    if active[k]:
+                        cols = slice(m * inputs_l, (m + 1) * inputs_l)
+                        _undrop_block(dx[:, cols], x_l[:, cols], _model_spec(dropout, k), layer,
+                                      dropout[4][k] + batch, ZERO, activations[layer - 1])
+            else:
+                _wide_activation_backward(dx, x_l, activations[layer - 1], inputs_l)
         # Layer 0 of the whole block: one product for every model's weight gradient.
         units = sizes[1]
         dw0, db0 = _group_layer(grads, sizes, has_bias, ZERO, models)
         d1 = _wide_rows(deltas, sizes, ONE, rows, capacity, block_models)
-        _gemm(dw0[first * units:last * units], d1, inputs, YES, NO, 1.0, 0.0)
+        if drops_inputs:
+            for m in range(block_models):
+                k = first + m
+                if active[k]:
+                    _masked_inputs(masked, inputs, dropout, k, batch)
+                    _gemm(dw0[k * units:(k + 1) * units], d1[:, m * units:(m + 1) * units],
+                          masked, YES, NO, 1.0, 0.0)
+        else:
+            _gemm(dw0[first * units:last * units], d1, inputs, YES, NO, 1.0, 0.0)
         if has_bias[0]:
             bias_gradient(db0[first * units:last * units], d1)
         # L2, divergence, and each model's step.
@@ -286,3 +359,29 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
 def workspace_size(sizes, capacity, block_models):
     """Values in each of a thread's two workspaces (see the module docstring)."""
     return int(capacity) * (int(sizes[0]) + int(block_models) * int(sum(sizes[1:])))
+
+
+def product_table(sizes, dtype, block_models, full_rows, last_rows):
+    """The generated kernels of a block's per-model products (see
+    ``blas.small_product``): int64 (2, L, 3, 3), [batch variant, layer, product] =
+    (rows, kernel, jitter), variant 0 for batches of ``full_rows`` rows and 1 for a
+    last batch of ``last_rows`` (0: none); kernel 0 where there is none (layer 0's
+    products are wide, general GEMMs), so the kernel calls the general GEMM."""
+    n_layers = len(sizes) - 1
+    table = np.zeros((2, n_layers, 3, 3), dtype=np.int64)
+    for variant, rows in enumerate((full_rows, last_rows)):
+        table[variant, :, :, 0] = rows
+        if rows <= 0:
+            continue
+        for layer in range(1, n_layers):
+            inputs, units = int(sizes[layer]), int(sizes[layer + 1])
+            a_width, out_width = block_models * inputs, block_models * units
+            shapes = {FORWARD: (False, True, rows, units, inputs, a_width, inputs, out_width),
+                      WEIGHT_GRADIENT: (True, False, units, inputs, rows, out_width, a_width,
+                                        inputs),
+                      INPUT_DELTA: (False, False, rows, inputs, units, out_width, inputs,
+                                    a_width)}
+            for product, shape in shapes.items():
+                table[variant, layer, product] = (rows, *small_product(np.dtype(dtype).name,
+                                                                       *shape))
+    return table

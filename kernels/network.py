@@ -42,10 +42,11 @@ import math
 import numpy as np
 
 from ._jit import kernel, python_entry
-from .codes import SGD, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
+from .codes import LINEAR, SGD, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .blas import _gemm
 from .checks import all_finite
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
+from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .losses import _accumulate_metrics, _output_delta, batch_loss
 from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, H_MOMENTUM,
@@ -57,6 +58,7 @@ _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 # Layer and row numbers as NumPy ints, so the helpers they go to compile once
 # (see NO, YES in dense.py).
 ZERO, ONE = np.int64(0), np.int64(1)
+_LINEAR = np.int64(LINEAR)
 
 
 @kernel(internal=True)
@@ -124,11 +126,28 @@ def forward(acts, params, net, x, first, last, capacity, first_layer):
 
 
 @kernel(inline="always")
+def train_forward(acts, params, net, x, first, last, capacity, first_layer, dropout, step):
+    """``forward`` with dropout (a spec, see ``fastnn.kernels.dropout``) at training
+    step ``step`` on the outputs of layers ``first_layer``..L-2; rows first..last are
+    those rows of the batch (the mask's row numbers)."""
+    sizes, activations, has_bias, _ = net
+    a = x
+    for layer in range(first_layer, activations.shape[0]):
+        w, b = _layer_params(params, sizes, has_bias, layer)
+        out = _layer_rows(acts, sizes, layer + 1, first, last, capacity)
+        dense_forward(out, a, w, b, activations[layer])
+        _drop_block(out, dropout, layer + 1, step, first, ZERO)
+        a = out
+    return a
+
+
+@kernel(inline="always")
 def backward(grads, deltas, params, acts, net, first, last, capacity, last_layer,
-             with_penalty):
+             with_penalty, dropout, step):
     """Fill grads of layers L-1 down to ``last_layer`` from the output delta (already
     in ``deltas``), for rows first..last; layer ``last_layer`` still writes its input
-    delta when it is not layer 0.
+    delta when it is not layer 0, through the dropout of its input block (the spec
+    ``dropout`` at ``step``).
 
     With ``with_penalty``, adds the L2 penalty's gradient 2*l2*W and returns the
     penalty sum_l l2*|W|^2 (else 0).
@@ -142,7 +161,11 @@ def backward(grads, deltas, params, acts, net, first, last, capacity, last_layer
         x = _layer_rows(acts, sizes, layer, first, last, capacity)
         # Layer 0 has no input delta: its dx is empty (and its activation unused).
         dx = _layer_rows(deltas, sizes, layer, first, last if layer > 0 else first, capacity)
-        dense_backward(dx, dw, db, dout, x, w, activations[max(layer - 1, 0)])
+        if layer > 0 and _has_dropout(dropout, layer):
+            dense_backward(dx, dw, db, dout, x, w, _LINEAR)
+            _undrop_block(dx, x, dropout, layer, step, first, activations[layer - 1])
+        else:
+            dense_backward(dx, dw, db, dout, x, w, activations[max(layer - 1, 0)])
         if with_penalty and l2[layer] != 0:
             penalty += _l2_penalty(w, l2[layer])
             _add_l2_gradient(dw, w, l2[layer])
@@ -188,7 +211,7 @@ def _gather_rows(out, x, order):
 
 @kernel(inline="always")
 def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, last, loss,
-                       batch_rows, first_layer, with_penalty):
+                       batch_rows, first_layer, with_penalty, dropout, step):
     """Forward and backward pass of rows first..last of a mini-batch of ``batch_rows``
     whose samples are ``order`` (the batch's own slice of the epoch order).
 
@@ -198,6 +221,8 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     grads (P,) gets this part's share of dJ/dparams of those layers,
     J = sum_i w_i L_i / batch_rows (sse: no division) + L2 penalty (only when
     ``with_penalty``); returns (sum_i w_i L_i + batch_rows * penalty, output view).
+    ``dropout`` (a spec, see ``fastnn.kernels.dropout``) at training ``step``
+    masks the inputs (when gathered here) and the hidden layers' outputs.
     """
     x, y, labels, weights = data
     sizes, activations, _, _ = net
@@ -206,20 +231,23 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     a = _layer_rows(acts, sizes, first_layer, first, last, capacity)
     if first_layer == 0:
         _gather_rows(a, x, order[first:last])
-    out = forward(acts, params, net, a, first, last, capacity, first_layer)
+        _drop_block(a, dropout, ZERO, step, first, ZERO)
+    out = train_forward(acts, params, net, a, first, last, capacity, first_layer, dropout,
+                        step)
     d_out = _layer_rows(deltas, sizes, n_layers, first, last, capacity)
     total = _output_delta(d_out, out, y, labels, weights, order[first:last], loss,
                           activations[n_layers - 1], batch_rows)
     penalty = backward(grads, deltas, params, acts, net, first, last, capacity, first_layer,
-                       with_penalty)
+                       with_penalty, dropout, step)
     return total + penalty * batch_rows, out
 
 
 @kernel(inline="always")
-def first_layer_forward(acts, deltas, params, net, rows, part, parts, unit_rows):
+def first_layer_forward(acts, deltas, params, net, rows, part, parts, unit_rows, dropout,
+                        step):
     """Layer 0's outputs for the units of part ``part`` of ``parts``, every row of the batch
     (inputs already gathered into block 0), in products of at most ``unit_rows``
-    rows; returns that block's L2 penalty."""
+    rows, through block 1's dropout at ``step``; returns that block's L2 penalty."""
     sizes, activations, has_bias, l2 = net
     capacity = _capacity(acts, sizes)
     first, last = _block(sizes[1], part, parts)
@@ -230,6 +258,7 @@ def first_layer_forward(acts, deltas, params, net, rows, part, parts, unit_rows)
         stop = min(start + unit_rows, rows)
         dense_forward(block[start:stop], x[start:stop], w[first:last], b[first:last],
                       activations[0])
+        _drop_block(block[start:stop], dropout, ONE, step, start, first)
     _copy(_layer_rows(acts, sizes, ONE, ZERO, rows, capacity)[:, first:last], block)
     return _l2_penalty(w[first:last], l2[0]) if l2[0] != 0 else 0.0
 
@@ -342,7 +371,7 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts
 
 @kernel(internal=True)
 def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows, codes,
-                   optimizer):
+                   optimizer, dropout):
     """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
 
     team = (worker, workers, sync): this thread's index, the number of threads
@@ -354,7 +383,9 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     by units rather than by rows (ignored for a one-layer network or a softmax first
     layer; see the module docstring), its products taking at most ``unit_rows`` rows
     each; 0: split by rows; codes = (loss, accuracy, errors flag);
-    optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]).
+    optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]);
+    dropout = (blocks, rates, modes, keys, step): a spec (``fastnn.kernels.dropout``)
+    and the training step of the first batch (the mask's counter; D = 0: none).
     Worker w computes parts w, w + workers, ... of every step. The arithmetic does
     not depend on ``workers``: one thread gives bitwise the result of two. Stops
     early, setting totals[0, T_DIVERGED], when a batch loss is not finite. Runs with
@@ -365,6 +396,7 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     x, y, labels, weights = data
     loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
+    spec, first_step = dropout[:4], dropout[4]
     sizes = net[0]
     parts = grads.shape[0]
     # A softmax normalizes over all of a layer's units, so that layer splits by rows;
@@ -392,16 +424,18 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
         rows = stop - start
         batch_order = order[start:stop]
         part_rows = -(-rows // parts)
+        step = first_step + batch
         if by_units:
             for part in range(worker, parts, workers):
                 first = min(part * part_rows, rows)
                 last = min(first + part_rows, rows)
-                _gather_rows(_layer_rows(acts, sizes, ZERO, first, last, capacity), x,
-                             batch_order[first:last])
+                inputs = _layer_rows(acts, sizes, ZERO, first, last, capacity)
+                _gather_rows(inputs, x, batch_order[first:last])
+                _drop_block(inputs, spec, ZERO, step, first, ZERO)
             _barrier(sync, workers)
             for part in range(worker, parts, workers):
                 penalty = first_layer_forward(acts, deltas, params, net, rows, part, parts,
-                                              unit_rows)
+                                              unit_rows, spec, step)
                 totals[part, T_LOSS] += penalty * rows
             _barrier(sync, workers)
         for part in range(worker, parts, workers):
@@ -410,7 +444,7 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
             if last > first:
                 total, out = loss_and_gradients(grads[part], net, params, acts, deltas, data,
                                                 batch_order, first, last, loss, rows,
-                                                first_layer, part == 0)
+                                                first_layer, part == 0, spec, step)
                 _accumulate_metrics(totals[part], out, y, labels, weights,
                                     batch_order[first:last], accuracy, errors)
                 totals[part, T_LOSS] += total
@@ -451,7 +485,7 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
 
 @kernel
 def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_size, unit_rows,
-                 codes, optimizer):
+                 codes, optimizer, dropout):
     """``train_batches`` over whole epochs, one after another, in one call: the one
     entry point fit calls (one compilation, not two), for a chunk of an epoch (E = 1)
     or for many small epochs at once, where the time goes between epochs.
@@ -459,7 +493,8 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     epoch_totals (E, parts, N_TOTALS): each epoch's totals; orders (E, n): each
     epoch's sample order; optimizer's rates (E * n_batches, 2), the epochs' steps in
     sequence; saved = (params (P,), state (2 or 3, P)): scratch for the snapshot taken at
-    each epoch's start. The other arguments are ``train_batches``'s. An epoch whose
+    each epoch's start; dropout's step is the first epoch's first batch's. The other
+    arguments are ``train_batches``'s. An epoch whose
     loss or weights turn non-finite ends the call: the snapshot is put back (the
     weights and optimizer state of that epoch's start) and its
     totals[0, T_DIVERGED] is set.
@@ -476,7 +511,8 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
             _copy(saved_state, state)
         _train_batches(team, totals, net, buffers, data, orders[epoch], batch_size, unit_rows,
                        codes, (optimizer_code, hyper,
-                               rates[epoch * n_batches:(epoch + 1) * n_batches]))
+                               rates[epoch * n_batches:(epoch + 1) * n_batches]),
+                       dropout[:4] + (dropout[4] + epoch * n_batches,))
         if worker == 0 and (totals[0, T_DIVERGED] != 0 or not all_finite(params)):
             totals[0, T_DIVERGED] = 1.0
             _copy_flat(params, saved_params)
@@ -494,10 +530,11 @@ def _copy_flat(out, values):
 
 
 @kernel
-def train_epoch(totals, net, buffers, data, order, batch_size, unit_rows, codes, optimizer):
+def train_epoch(totals, net, buffers, data, order, batch_size, unit_rows, codes, optimizer,
+                dropout):
     """``train_batches`` on the calling thread alone (same arguments, no team)."""
     _train_batches((0, 1, np.zeros(2, np.int64)), totals, net, buffers, data, order, batch_size,
-                  unit_rows, codes, optimizer)
+                  unit_rows, codes, optimizer, dropout)
 
 
 @kernel(internal=True)

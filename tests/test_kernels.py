@@ -59,7 +59,8 @@ def kernel_gradients(model, x, y_dense, labels, weights, loss):
     data = (x.astype(model.dtype), y_dense.astype(model.dtype), labels, weights.astype(model.dtype))
     n = x.shape[0]
     total, out = kn.loss_and_gradients(grads, model._net, model.params, acts, deltas, data,
-                                       np.arange(n), 0, n, LOSSES[loss], n, 0, True)
+                                       np.arange(n), 0, n, LOSSES[loss], n, 0, True,
+                                       model._dropout_spec(0)[:4], 0)
     return total, out.copy(), grads
 
 
@@ -340,7 +341,8 @@ def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimize
     sync = np.zeros(2, np.int64)
     run_codes = (LOSSES["sparse_categorical_crossentropy"], codes.SPARSE_ACCURACY, False)
     args = (totals, model._net, buffers, data, order, batch_size, unit_rows, run_codes,
-            (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)))
+            (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)),
+            model._dropout_spec(0))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         helpers = [pool.submit(kn.train_batches, (w, workers, sync), *args)
                    for w in range(1, workers)]

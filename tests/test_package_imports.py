@@ -103,3 +103,101 @@ def test_bench_models_without_the_peers_has_no_vmap_row(capsys, no_peers):
     assert status == 0
     assert "; no JAX vmap row: the benchmark peers are the fastnn-peers package" in out
     assert "jax_vmap" not in out and "sequential / fit_many" in out
+
+
+# ------------------------------------------------------------- no import cycle
+def package_modules():
+    """{module name: source file} of every module of fastnn and fastnn.kernels."""
+    modules = {}
+    for root, name in ((PACKAGE, "fastnn"), (KERNELS, "fastnn.kernels")):
+        for source in sorted(root.rglob("*.py")):
+            parts = source.relative_to(root).with_suffix("").parts
+            if any(part == "__pycache__" for part in parts):
+                continue
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join((name, *parts))] = source
+    return modules
+
+
+def import_graph(modules):
+    """{module: the package's modules it imports}, from every import statement of its
+    source, those inside functions included: an import deferred into a function
+    still makes the two modules depend on each other.
+
+    ``from package import name`` depends on the submodule ``package.name`` when
+    there is one, else on ``package`` itself (its ``__init__``). A module's parent
+    packages, which Python imports first, are not counted.
+    """
+    graph = {}
+    for module, source in modules.items():
+        package = module if source.name == "__init__.py" else module.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in modules)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - node.level + 1] + [node.module or ""])
+                    base = base.strip(".")
+                else:
+                    base = node.module
+                for alias in node.names:
+                    if f"{base}.{alias.name}" in modules:
+                        edges.add(f"{base}.{alias.name}")
+                    elif base in modules:
+                        edges.add(base)
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def cycles(graph):
+    """One import path around each cycle of ``graph``, as lists of module names."""
+    found, state = [], {}  # state: 1 on the current path, 2 done
+
+    def visit(module, path):
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                found.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+    return found
+
+
+def test_no_two_modules_of_the_package_import_each_other():
+    modules = package_modules()
+    assert {"fastnn", "fastnn.model", "fastnn.saving", "fastnn.callbacks.files",
+            "fastnn.kernels.network", "fastnn.kernels.cuda"} <= set(modules)
+    graph = import_graph(modules)
+    assert "fastnn.saving" in graph["fastnn.model_file"]
+    assert [" -> ".join(cycle) for cycle in cycles(graph)] == []
+
+
+def test_the_cycle_check_sees_imports_inside_functions(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text("from . import b\n")
+    b.write_text("import os\ndef f():\n    from .c import g\n")
+    c.write_text("from .. import a\n\ndef g():\n    from .a import x\n")
+    graph = import_graph({"pkg": tmp_path / "__init__.py", "pkg.a": a, "pkg.b": b,
+                          "pkg.c": c})
+    assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.c"}, "pkg.c": {"pkg.a"}}
+    assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.c", "pkg.a"]]
+
+
+def test_every_module_of_the_package_imports():
+    names = [name for name in package_modules() if not name.startswith("fastnn.kernels.cuda")]
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}:\n"
+            "    importlib.import_module(name)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -512,7 +512,7 @@ CONSTRUCTOR_CASES = [
     ("sequential-seed-type", lambda: Sequential(seed=0.5), TypeError,
      r"^Sequential: seed must be an int, got float"),
     ("sequential-layer-type", lambda: Sequential([Dense(2), "relu"]), TypeError,
-     r"^Sequential\.add: expected a fastnn Dense layer, got str\."),
+     r"^Sequential\.add: expected a fastnn Dense or Dropout layer, got str\."),
     ("sequential-layer-width", lambda: Sequential([Dense(2, input_dim=3), Dense(1, input_dim=5)]),
      ValueError,
      r"^Sequential\.add: layer input_dim=5 does not match the previous layer's 2 units"),

@@ -6,7 +6,7 @@ import re
 import string
 
 from .._validation import boolean, file_path, verbosity
-from ..saving import check_savable
+from ..model_file import check_savable
 from ._monitor import _Monitor
 from .base import Callback
 

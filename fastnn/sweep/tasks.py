@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import seeding
 from ..many import fit_many
-from ..model import Sequential
+from ..model import Sequential, load_model
 
 _WHERE = "sweep"
 # The seed sequence in effect while build runs is global state; concurrent builds in
@@ -255,8 +255,6 @@ def _model_to_bytes(model):
 
 
 def _model_from_bytes(data):
-    from ..saving import load_model
-
     with tempfile.TemporaryDirectory(prefix="fastnn-sweep-") as directory:
         path = os.path.join(directory, "model.npz")
         with open(path, "wb") as file:
