@@ -17,6 +17,12 @@ when this module is imported, so cached kernels serve either library:
 was 2.5-5x faster than explicit loops at every batch size, and unlike ``np.dot`` it
 writes into a preallocated output and can accumulate (``beta=1``).
 
+Small products of a fixed shape (a layer's per-model products in ``fit_many``) can
+also run MKL's JIT-generated kernels (``small_product``/``_fixed_gemm``): MKL
+writes one routine per shape, called without the general GEMM's argument checks
+and dispatch. At 32 x 32 x 32 float32 the three products of a layer's step took
+2.8 us against 4.0-4.8 us as general GEMM calls.
+
 Under ``NUMBA_DISABLE_JIT=1`` (coverage runs) the same function falls back to NumPy.
 """
 import ctypes
@@ -98,9 +104,11 @@ def _bind_blas():
             address = get_cython_function_address("scipy.linalg.cython_blas", name)
         # A named symbol, not a baked-in address, keeps the compiled kernels cacheable.
         llvm.add_symbol("fastnn_cython_blas_" + name, address)
+    _MKL_JIT["library"] = library
     return "mkl" if library is not None else "scipy-openblas"
 
 
+_MKL_JIT = {}
 PROVIDER = _bind_blas()
 
 
@@ -240,3 +248,64 @@ if config.DISABLE_JIT:  # pragma: no cover - exercised by the NUMBA_DISABLE_JIT 
         """NumPy stand-in with the same contract as the compiled ``gemm``."""
         product = (a.T if trans_a else a) @ (b.T if trans_b else b)
         c[...] = alpha * product + (beta * c if beta else 0)
+
+
+_MKL_ROW_MAJOR = 101
+_MKL_NO_TRANS, _MKL_TRANS = 111, 112
+_MKL_JIT_ERROR = 2
+
+
+@functools.cache
+def small_product(dtype, trans_a, trans_b, m, n, k, lda, ldb, ldc):
+    """(kernel, jitter) addresses of MKL's generated routine for the row-major
+    product C (m, n) = op(A) @ op(B) with these leading dimensions, or (0, 0) where
+    MKL is not the provider or cannot generate one: ``_fixed_gemm`` then calls the
+    general GEMM. Generated once per shape and kept for the process's life (a
+    forked child inherits the code with its memory)."""
+    library = _MKL_JIT.get("library")
+    if library is None or config.DISABLE_JIT:
+        return 0, 0
+    kind = "s" if np.dtype(dtype) == np.float32 else "d"
+    scalar = ctypes.c_float if kind == "s" else ctypes.c_double
+    try:
+        create = getattr(library, f"mkl_cblas_jit_create_{kind}gemm")
+        get = getattr(library, f"mkl_jit_get_{kind}gemm_ptr")
+    except AttributeError:  # an MKL older than 2019: no JIT
+        return 0, 0
+    create.restype, get.restype = ctypes.c_int, ctypes.c_void_p
+    get.argtypes = [ctypes.c_void_p]
+    jitter = ctypes.c_void_p()
+    flags = [_MKL_TRANS if t else _MKL_NO_TRANS for t in (trans_a, trans_b)]
+    status = create(ctypes.byref(jitter), ctypes.c_int(_MKL_ROW_MAJOR),
+                    *(ctypes.c_int(int(v)) for v in (*flags, m, n, k)), scalar(1.0),
+                    ctypes.c_int(int(lda)), ctypes.c_int(int(ldb)), scalar(0.0),
+                    ctypes.c_int(int(ldc)))
+    if status == _MKL_JIT_ERROR or not jitter.value:
+        return 0, 0
+    return int(get(jitter)), int(jitter.value)
+
+
+@intrinsic
+def _call_generated(typingctx, routine, jitter, a, b, c):
+    """Call the generated routine at address ``routine`` as routine(jitter, a, b, c)."""
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t] * 4)
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(fn, [builder.inttoptr(args[1], cgutils.voidptr_t), *args[2:]])
+        return context.get_dummy_value()
+
+    return types.none(routine, jitter, a, b, c), codegen
+
+
+@kernel(inline="always")
+def _fixed_gemm(c, a, b, trans_a, trans_b, routine, rows):
+    """C = op(A) @ op(B) as ``_gemm`` (alpha 1, beta 0), through ``routine`` =
+    (rows, kernel, jitter), the generated kernel (``small_product``) for a batch of
+    that many rows, when the batch has ``rows`` and the kernel exists. The caller
+    guarantees the rest of the shape the kernel was made for. Otherwise, the
+    general GEMM."""
+    if routine[1] != 0 and routine[0] == rows:
+        _call_generated(routine[1], routine[2], _data_ptr(a), _data_ptr(b), _data_ptr(c))
+    else:
+        _gemm(c, a, b, trans_a, trans_b, 1.0, 0.0)

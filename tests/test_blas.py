@@ -8,8 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from numba import njit
 
 from fastnn.kernels import blas
+from fastnn.kernels.blas import _fixed_gemm
+from fastnn.kernels.dense import NO, YES
 
 
 
@@ -152,3 +155,65 @@ def test_the_unit_split_blocks_only_when_the_blas_gains(monkeypatch):
     assert [engine.unit_rows(b, 2) for b in (16, 32, 33, 128)] == [16, 32, 32, 32]
     monkeypatch.setattr(blas, "_openblas_core", lambda: "Haswell")
     assert [engine.unit_rows(b, 2) for b in (16, 32, 33, 128)] == [16, 32, 33, 128]
+
+
+@njit
+def _fixed_products(out, dw, dx, a, w, d, units, inputs, table, rows):
+    """The three per-model products of a deeper layer, model by model on column
+    blocks, as the group kernel runs them."""
+    for m in range(w.shape[0] // units):
+        _fixed_gemm(out[:, m * units:(m + 1) * units], a[:, m * inputs:(m + 1) * inputs],
+                    w[m * units:(m + 1) * units], NO, YES, table[0], rows)
+        _fixed_gemm(dw[m * units:(m + 1) * units], d[:, m * units:(m + 1) * units],
+                    a[:, m * inputs:(m + 1) * inputs], YES, NO, table[1], rows)
+        _fixed_gemm(dx[:, m * inputs:(m + 1) * inputs], d[:, m * units:(m + 1) * units],
+                    w[m * units:(m + 1) * units], NO, NO, table[2], rows)
+
+
+def _layer_products(dtype, models, rows, units, inputs, table_rows=None):
+    """Run ``_fixed_products`` on random data; returns (outputs, expected, table)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((rows, models * inputs)).astype(dtype)
+    w = rng.standard_normal((models * units, inputs)).astype(dtype)
+    d = rng.standard_normal((rows, models * units)).astype(dtype)
+    from fastnn.kernels.group import product_table
+    sizes = np.array([3, inputs, units])
+    table = product_table(sizes, dtype, models, rows if table_rows is None else table_rows,
+                          0)[0, 1]
+    out = np.full((rows, models * units), np.nan, dtype)
+    dw, dx = np.full_like(w, np.nan), np.full_like(a, np.nan)
+    _fixed_products(out, dw, dx, a, w, d, units, inputs, table, rows)
+    blocks = range(models)
+    expected = (
+        np.hstack([a[:, m * inputs:(m + 1) * inputs] @ w[m * units:(m + 1) * units].T
+                   for m in blocks]),
+        np.vstack([d[:, m * units:(m + 1) * units].T @ a[:, m * inputs:(m + 1) * inputs]
+                   for m in blocks]),
+        np.hstack([d[:, m * units:(m + 1) * units] @ w[m * units:(m + 1) * units]
+                   for m in blocks]))
+    return (out, dw, dx), expected, table
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-5), (np.float64, 1e-13)])
+@pytest.mark.parametrize("models, rows, units, inputs", [(3, 32, 32, 32), (2, 7, 1, 5),
+                                                         (4, 1, 9, 16)])
+def test_generated_products_equal_the_general_ones(dtype, tolerance, models, rows, units,
+                                                   inputs):
+    """MKL's generated small-product kernels compute what the general GEMM does, on
+    column blocks of wide arrays; where MKL is not the provider there are none."""
+    results, expected, table = _layer_products(dtype, models, rows, units, inputs)
+    if blas.PROVIDER == "mkl":
+        assert (table[:, 1] != 0).all() and (table[:, 0] == rows).all()
+    else:
+        assert (table[:, 1:] == 0).all()
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * 10)
+
+
+def test_a_batch_of_other_rows_takes_the_general_product():
+    """A kernel made for 32 rows is never called on a batch of 7: the general GEMM
+    runs instead, with the right answer."""
+    results, expected, table = _layer_products(np.float64, 2, 7, 4, 5, table_rows=32)
+    assert (table[:, 0] == 32).all()
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
