@@ -6,8 +6,7 @@ mini-batches and epochs; a thin Keras-shaped API wraps them.
 from . import callbacks, datasets, initializers, optimizers, regularizers, schedules
 from .layers import Dense, Dropout
 from .many import cross_validation_weights, fit_many
-from .model import Sequential
-from .saving import load_model
+from .model import Sequential, load_model
 from .seeding import set_random_seed
 from .sweep import SweepResult, sweep
 

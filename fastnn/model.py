@@ -12,6 +12,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from . import losses as _losses
+from . import model_file
 from . import optimizers as _optimizers
 from . import seeding
 from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_negative_float,
@@ -764,19 +765,60 @@ class Sequential:
     def save(self, path):
         """Write the whole model (architecture, compile config, weights, optimizer
         state, RNG, epoch counter) to one .npz file, atomically. See ``fastnn.saving``."""
-        from .saving import save_model
         trainer = _training["models"].get(id(self))
         if trainer is not None and trainer != threading.get_ident():
             raise RuntimeError("save: the model is training in another thread, and its weights "
                                "change while a file is written; save from a callback (e.g. "
                                "ModelCheckpoint) or after fit returns.")
-        save_model(self, path)
+        model_file.save_model(self, path)
 
     def _restore_training_state(self, path):
         """Adopt weights, optimizer state, RNG and epoch counter saved in ``path``."""
-        from .saving import restore_into
-        restore_into(self, path)
+        model_file.restore_into(self, path)
         self._resume_epoch = self.epochs_completed
+
+    def _saved_state(self):
+        """(optimizer slots (slots, P), (0, P) before compile; the RNG's state): what a
+        file keeps of the model beside its weights and configuration."""
+        state = self._state
+        if state is None:
+            state = np.zeros((0, self.params.size), self.dtype)
+        return state, self._rng.bit_generator.state
+
+    def _check_rng_state(self, rng_state):
+        """Raise what adopting ``rng_state`` would raise, changing nothing."""
+        type(self._rng.bit_generator)().state = rng_state
+
+    def _adopt_saved_state(self, params, state, rng_state, epochs_completed):
+        """Take weights, optimizer slots (when the file has some and the model is
+        compiled), RNG state and epoch counter from a file."""
+        self.params[...] = params
+        if state.size and self._state is not None:
+            self._state[...] = state
+        self._rng.bit_generator.state = rng_state
+        self.epochs_completed = int(epochs_completed)
+
+
+def load_model(path):
+    """Load a model saved by ``Sequential.save``, compiled and ready to continue training.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file is not a regular file, or is truncated, corrupted, crafted, or of an
+        unknown format version. Sizes are checked before anything is allocated.
+    """
+    return model_file.load(Sequential, path)
 
 
 _SLOTS = {"accuracy": codes.T_CORRECT, "mse": codes.T_SQUARED, "mae": codes.T_ABSOLUTE}

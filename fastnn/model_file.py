@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from . import initializers, losses, optimizers, saving, schedules
-from .layers import Dense
+from .layers import Dense, Dropout
 
 
 def _config(model):
@@ -22,6 +22,8 @@ def _config(model):
         "seed": None if model.seed is None else int(model.seed),
         "input_dim": model.input_dim,
         "layers": [layer.get_config() for layer in model.layers],
+        "dropouts": [dict(layer.get_config(), block=block) for block, layer in model._dropouts],
+        "dropout_seed": model._dropout_seed,
         "compile": None if model.optimizer is None else {
             "optimizer": optimizers.serialize(model.optimizer),
             "loss": model.loss, "loss_config": model.loss_object.get_config(),
@@ -127,8 +129,8 @@ def load(model_class, path):
 
 def _rebuild(model_class, config, path):
     """A new model built and compiled from ``config``, its saved RNG state checked."""
-    model = model_class([Dense.from_config(c) for c in config["layers"]],
-                        dtype=config["dtype"], seed=config["seed"])
+    model = model_class(_layers(config), dtype=config["dtype"], seed=config["seed"])
+    model._dropout_seed = int(config.get("dropout_seed", model._dropout_seed))
     model.build(config["input_dim"])
     compiled = config["compile"]
     if compiled is not None:
@@ -147,6 +149,19 @@ def _rebuild(model_class, config, path):
                       weighted_metrics=compiled.get("weighted_metrics"))
     model._check_rng_state(config["rng"])
     return model
+
+
+def _layers(config):
+    """The Dense and Dropout layers in order (a file without "dropouts" has none)."""
+    dense = [Dense.from_config(c) for c in config["layers"]]
+    dropouts = {}
+    for spec in config.get("dropouts", []):
+        spec = dict(spec)
+        dropouts.setdefault(spec.pop("block"), []).append(Dropout.from_config(spec))
+    layers = []
+    for block in range(len(dense) + 1):
+        layers += dropouts.get(block, []) + dense[block:block + 1]
+    return layers
 
 
 def _differences(config, model):
