@@ -61,10 +61,17 @@ def test_importing_fastnn_and_its_cli_loads_no_framework():
     assert result.stdout.strip() == "[]"
 
 
-def test_modules_of_the_cli_and_datasets_stay_under_600_lines():
-    for source in [*(PACKAGE / "cli").glob("*.py"), *(PACKAGE / "datasets").glob("*.py"),
-                   PACKAGE / "many_bench.py"]:
-        assert len(source.read_text().splitlines()) <= 600, source
+# Modules still over 600 lines, each the next to split by subject.
+LONG_MODULES = {PACKAGE / "model.py"}
+
+
+def test_modules_of_the_package_stay_under_600_lines():
+    sources = sorted(PACKAGE.rglob("*.py")) + sorted(KERNELS.rglob("*.py"))
+    assert PACKAGE / "sklearn" / "_base.py" in sources
+    long = [f"{source.relative_to(PACKAGE.parent)}: {lines} lines" for source in sources
+            if source not in LONG_MODULES
+            and (lines := len(source.read_text().splitlines())) > 600]
+    assert long == []
 
 
 # ------------------------------------------------------------- bench without the peers
