@@ -3,21 +3,19 @@
 Every function works in place on a C-contiguous (batch, units) array, and the
 derivatives use the saved activation output ``a`` (never the pre-activation).
 """
-import math
-
 from ._jit import kernel, python_entry
 
 from .codes import LEAKY_RELU, LEAKY_RELU_SLOPE, LINEAR, RELU, SIGMOID, SOFTMAX, TANH
+from .rules import CPU
 
 
-@kernel(inline="always")
-def _sigmoid(z, one):
-    # Branch on the sign so exp never overflows: exp(-|z|) <= 1. ``one`` carries
-    # the dtype: a bare literal 1 would promote float32 math to float64.
-    if z >= 0:
-        return one / (one + math.exp(-z))
-    e = math.exp(z)
-    return e / (one + e)
+# The per-element rules, written once in rules.py for the CPU and CUDA kernels. Each
+# loop below passes its activation code as a constant, so the inlined rule's other
+# branches fold away and the loop stays a straight, vectorizable one.
+_activate = CPU.activate
+_derivative = CPU.derivative
+_softmax_row = CPU.softmax_row
+_softmax_backward_row = CPU.softmax_backward_row
 
 
 @kernel(internal=True)
@@ -40,28 +38,18 @@ def _bias_activation(z, b, code):
             pass
         elif code == RELU:
             for j in range(units):
-                row[j] = max(row[j], zero)
+                row[j] = _activate(row[j], RELU, zero, one, slope)
         elif code == SIGMOID:
             for j in range(units):
-                row[j] = _sigmoid(row[j], one)
+                row[j] = _activate(row[j], SIGMOID, zero, one, slope)
         elif code == TANH:
             for j in range(units):
-                row[j] = math.tanh(row[j])
+                row[j] = _activate(row[j], TANH, zero, one, slope)
         elif code == LEAKY_RELU:
             for j in range(units):
-                if row[j] < zero:
-                    row[j] *= slope
+                row[j] = _activate(row[j], LEAKY_RELU, zero, one, slope)
         elif code == SOFTMAX:
-            peak = row[0]
-            for j in range(1, units):
-                peak = max(peak, row[j])
-            total = zero
-            for j in range(units):
-                row[j] = math.exp(row[j] - peak)
-                total += row[j]
-            inverse = one / total
-            for j in range(units):
-                row[j] *= inverse
+            _softmax_row(row)
 
 
 @kernel(internal=True)
@@ -81,24 +69,18 @@ def _activation_backward(d, a, code):
             pass
         elif code == RELU:
             for j in range(units):
-                if ai[j] <= zero:
-                    di[j] = zero
+                di[j] = _derivative(di[j], ai[j], RELU, zero, one, slope)
         elif code == SIGMOID:
             for j in range(units):
-                di[j] *= ai[j] * (one - ai[j])
+                di[j] = _derivative(di[j], ai[j], SIGMOID, zero, one, slope)
         elif code == TANH:
             for j in range(units):
-                di[j] *= one - ai[j] * ai[j]
+                di[j] = _derivative(di[j], ai[j], TANH, zero, one, slope)
         elif code == LEAKY_RELU:
             for j in range(units):
-                if ai[j] < zero:
-                    di[j] *= slope
+                di[j] = _derivative(di[j], ai[j], LEAKY_RELU, zero, one, slope)
         elif code == SOFTMAX:
-            dot = zero
-            for j in range(units):
-                dot += di[j] * ai[j]
-            for j in range(units):
-                di[j] = ai[j] * (di[j] - dot)
+            _softmax_backward_row(di, ai)
 
 
 # Python entry points of the kernels above (see ``_jit.python_entry``).

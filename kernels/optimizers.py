@@ -23,13 +23,17 @@ import numpy as np
 from ._jit import FASTMATH, kernel, python_entry
 
 from .codes import ADAM, ADAM_AMSGRAD, RMSPROP, RMSPROP_CENTERED, SGD, SGD_NESTEROV
+from .rules import CPU
 
 
-@kernel(inline="always")
-def _flush(value, tiny):
-    """0 when |value| < tiny, else value (NaN passes through). ``value - value`` keeps
-    the dtype: a literal 0 would turn float32 arithmetic into float64."""
-    return value - value if abs(value) < tiny else value
+# The per-parameter steps, written once in rules.py for the CPU and CUDA kernels.
+_sgd_velocity = CPU.sgd_velocity
+_new_moments = CPU.adam_moments
+_adam_step = CPU.adam_step
+_rms_mean_square = CPU.rms_mean_square
+_rms_mean = CPU.rms_mean
+_rms_step = CPU.rms_step
+_momentum_velocity = CPU.momentum_velocity
 
 
 # Each rule is a straight loop per case, with no branch inside, so LLVM vectorizes
@@ -55,12 +59,12 @@ def _sgd_update(w, g, velocity, lr, momentum, weight_decay, nesterov):
             w[i] -= lr * g[i]
     elif nesterov:
         for i in range(w.shape[0]):
-            v = _flush(momentum * velocity[i] - lr * g[i], tiny)
+            v = _sgd_velocity(velocity[i], g[i], lr, momentum, tiny)
             velocity[i] = v
             w[i] += momentum * v - lr * g[i]
     else:
         for i in range(w.shape[0]):
-            v = _flush(momentum * velocity[i] - lr * g[i], tiny)
+            v = _sgd_velocity(velocity[i], g[i], lr, momentum, tiny)
             velocity[i] = v
             w[i] += v
 
@@ -97,12 +101,10 @@ def _adam_moments(w, g, m, v, step_size, one_minus_beta_1, one_minus_beta_2, eps
     """
     tiny = w.dtype.type(np.finfo(w.dtype).tiny)
     for i in range(w.shape[0]):
-        gi = g[i]
-        mi = _flush(m[i] + one_minus_beta_1 * (gi - m[i]), tiny)
-        vi = _flush(v[i] + one_minus_beta_2 * (gi * gi - v[i]), tiny)
+        mi, vi = _new_moments(m[i], v[i], g[i], one_minus_beta_1, one_minus_beta_2, tiny)
         m[i] = mi
         v[i] = vi
-        w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
+        w[i] -= _adam_step(mi, vi, step_size, epsilon)
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -113,14 +115,12 @@ def _amsgrad_moments(w, g, m, v, v_max, step_size, one_minus_beta_1, one_minus_b
     w, g, m, v, v_max: (P,), updated in place."""
     tiny = w.dtype.type(np.finfo(w.dtype).tiny)
     for i in range(w.shape[0]):
-        gi = g[i]
-        mi = _flush(m[i] + one_minus_beta_1 * (gi - m[i]), tiny)
-        vi = _flush(v[i] + one_minus_beta_2 * (gi * gi - v[i]), tiny)
+        mi, vi = _new_moments(m[i], v[i], g[i], one_minus_beta_1, one_minus_beta_2, tiny)
         m[i] = mi
         v[i] = vi
         top = max(v_max[i], vi)
         v_max[i] = top
-        w[i] -= step_size * mi / (math.sqrt(top) + epsilon)
+        w[i] -= _adam_step(mi, top, step_size, epsilon)
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -149,15 +149,16 @@ def _rmsprop_moments(w, g, ms, velocity, lr, rho, one_minus_rho, momentum, epsil
     if momentum == 0:
         for i in range(w.shape[0]):
             gi = g[i]
-            s = _flush(rho * ms[i] + one_minus_rho * gi * gi, tiny)
+            s = _rms_mean_square(ms[i], gi, rho, one_minus_rho, tiny)
             ms[i] = s
-            w[i] -= lr * gi / math.sqrt(s + epsilon)
+            w[i] -= _rms_step(gi, s, lr, epsilon)
     else:
         for i in range(w.shape[0]):
             gi = g[i]
-            s = _flush(rho * ms[i] + one_minus_rho * gi * gi, tiny)
+            s = _rms_mean_square(ms[i], gi, rho, one_minus_rho, tiny)
             ms[i] = s
-            vi = _flush(momentum * velocity[i] + lr * gi / math.sqrt(s + epsilon), tiny)
+            vi = _momentum_velocity(velocity[i], _rms_step(gi, s, lr, epsilon), momentum,
+                                    tiny)
             velocity[i] = vi
             w[i] -= vi
 
@@ -171,15 +172,15 @@ def _centered_rmsprop_moments(w, g, ms, velocity, mean, lr, rho, one_minus_rho, 
     tiny = w.dtype.type(np.finfo(w.dtype).tiny)
     for i in range(w.shape[0]):
         gi = g[i]
-        s = _flush(rho * ms[i] + one_minus_rho * gi * gi, tiny)
+        s = _rms_mean_square(ms[i], gi, rho, one_minus_rho, tiny)
         ms[i] = s
-        a = _flush(rho * mean[i] + one_minus_rho * gi, tiny)
+        a = _rms_mean(mean[i], gi, rho, one_minus_rho, tiny)
         mean[i] = a
-        step = lr * gi / math.sqrt(s - a * a + epsilon)
+        step = _rms_step(gi, s - a * a, lr, epsilon)
         if momentum == 0:
             w[i] -= step
         else:
-            vi = _flush(momentum * velocity[i] + step, tiny)
+            vi = _momentum_velocity(velocity[i], step, momentum, tiny)
             velocity[i] = vi
             w[i] -= vi
 

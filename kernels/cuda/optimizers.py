@@ -8,8 +8,6 @@ The step's ``lr`` and ``step_size`` (Adam's bias-corrected rate) are read from r
 ``batch`` of the device array ``rates`` (n_batches, 2), so a whole epoch of updates
 (and its learning-rate schedule) needs no host round-trip.
 """
-import math
-
 import numpy as np
 
 from ._backend import cuda
@@ -19,6 +17,7 @@ from ..codes import (ADAM, ADAM_AMSGRAD, RMSPROP, RMSPROP_CENTERED, SGD, SGD_NES
 from ..optimizers import (H_EPSILON, H_MOMENTUM, H_ONE_MINUS_BETA_1, H_ONE_MINUS_BETA_2,
                           H_ONE_MINUS_RHO, H_RHO, H_WEIGHT_DECAY)
 from .launch import flat_grid
+from .rules import DEVICE
 
 _TINY_32 = float(np.finfo(np.float32).tiny)
 _TINY_64 = float(np.finfo(np.float64).tiny)
@@ -32,10 +31,14 @@ def _tiny(w):
     return w.dtype.type(_TINY_64)
 
 
-@cuda.jit(device=True)
-def _flush(value, tiny, zero):
-    """value, or zero when it has decayed below the smallest normal number."""
-    return value if abs(value) >= tiny else zero
+# The per-parameter steps of kernels/rules.py, as device functions.
+_sgd_velocity = DEVICE.sgd_velocity
+_new_moments = DEVICE.adam_moments
+_adam_step = DEVICE.adam_step
+_rms_mean_square = DEVICE.rms_mean_square
+_rms_mean = DEVICE.rms_mean
+_rms_step = DEVICE.rms_step
+_momentum_velocity = DEVICE.momentum_velocity
 
 
 @cuda.jit(cache=True)
@@ -60,7 +63,6 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
     lr = rates[batch, 0]
     step_size = rates[batch, 1]
     tiny = _tiny(w)
-    zero = w.dtype.type(0)
     one = w.dtype.type(1)
     weight_decay = hyper[H_WEIGHT_DECAY]
     factor = one - lr * weight_decay
@@ -78,37 +80,33 @@ def update_params(w, g, state, totals, hyper, rates, batch, optimizer):
             if momentum == 0:
                 w[i] -= lr * gi
             else:
-                v = _flush(momentum * state[0, i] - lr * gi, tiny, zero)
+                v = _sgd_velocity(state[0, i], gi, lr, momentum, tiny)
                 state[0, i] = v
                 if optimizer == SGD_NESTEROV:
                     w[i] += momentum * v - lr * gi
                 else:
                     w[i] += v
         elif optimizer == ADAM or optimizer == ADAM_AMSGRAD:
-            mi = state[0, i]
-            vi = state[1, i]
-            mi = _flush(mi + hyper[H_ONE_MINUS_BETA_1] * (gi - mi), tiny, zero)
-            vi = _flush(vi + hyper[H_ONE_MINUS_BETA_2] * (gi * gi - vi), tiny, zero)
+            mi, vi = _new_moments(state[0, i], state[1, i], gi, hyper[H_ONE_MINUS_BETA_1],
+                                  hyper[H_ONE_MINUS_BETA_2], tiny)
             state[0, i] = mi
             state[1, i] = vi
             if optimizer == ADAM_AMSGRAD:  # Keras 3: the running max of v
                 vi = max(state[2, i], vi)
                 state[2, i] = vi
-            w[i] -= step_size * mi / (math.sqrt(vi) + epsilon)
+            w[i] -= _adam_step(mi, vi, step_size, epsilon)
         elif optimizer == RMSPROP or optimizer == RMSPROP_CENTERED:
-            s = _flush(hyper[H_RHO] * state[0, i] + hyper[H_ONE_MINUS_RHO] * gi * gi,
-                       tiny, zero)
+            s = _rms_mean_square(state[0, i], gi, hyper[H_RHO], hyper[H_ONE_MINUS_RHO], tiny)
             state[0, i] = s
             if optimizer == RMSPROP_CENTERED:  # Keras 3: minus the squared mean gradient
-                a = _flush(hyper[H_RHO] * state[2, i] + hyper[H_ONE_MINUS_RHO] * gi,
-                           tiny, zero)
+                a = _rms_mean(state[2, i], gi, hyper[H_RHO], hyper[H_ONE_MINUS_RHO], tiny)
                 state[2, i] = a
                 s = s - a * a
-            step = lr * gi / math.sqrt(s + epsilon)
+            step = _rms_step(gi, s, lr, epsilon)
             if momentum == 0:
                 w[i] -= step
             else:
-                vi = _flush(momentum * state[1, i] + step, tiny, zero)
+                vi = _momentum_velocity(state[1, i], step, momentum, tiny)
                 state[1, i] = vi
                 w[i] -= vi
 
