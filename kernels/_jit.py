@@ -48,6 +48,20 @@ def kernel(function=None, *, internal=False, **options):
     return decorate if function is None else decorate(function)
 
 
+def renamed(function, name):
+    """A copy of a plain function under another name (same code, globals and file).
+
+    ``python_entry`` makes public twins with it; a plain function that Python code
+    also calls (``layout.layer_params``) becomes an internal kernel through a private
+    copy. Numba caches the copies apart from the original (its key is the name).
+    """
+    copy = types.FunctionType(function.__code__, function.__globals__, name,
+                              function.__defaults__, function.__closure__)
+    copy.__qualname__ = function.__qualname__[:-len(function.__name__)] + name
+    copy.__doc__, copy.__module__ = function.__doc__, function.__module__
+    return copy
+
+
 def python_entry(internal_kernel):
     """The Python-callable twin of an internal kernel ``_name``, named ``name``.
 
@@ -62,11 +76,7 @@ def python_entry(internal_kernel):
     if config.DISABLE_JIT:  # the kernel is the plain Python function
         return internal_kernel
     function = internal_kernel.py_func
-    name = function.__name__.lstrip("_")
-    twin = types.FunctionType(function.__code__, function.__globals__, name,
-                              function.__defaults__, function.__closure__)
-    twin.__qualname__ = function.__qualname__[:-len(function.__name__)] + name
-    twin.__doc__, twin.__module__ = function.__doc__, function.__module__
+    twin = renamed(function, function.__name__.lstrip("_"))
     options = {key: value for key, value in internal_kernel.targetoptions.items()
                if key not in ("no_cpython_wrapper", "nopython", "boundscheck")}
     return kernel(twin, **options)

@@ -41,13 +41,14 @@ import math
 
 import numpy as np
 
-from ._jit import kernel, python_entry
+from ._jit import kernel, python_entry, renamed
 from .codes import LINEAR, SGD, SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .blas import _gemm
 from .checks import all_finite
 from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
+from .layout import layer_params
 from .losses import _accumulate_metrics, _output_delta, batch_loss
 from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, H_MOMENTUM,
                          H_WEIGHT_DECAY, _add_velocity, _apply_update, _clip_gradients)
@@ -61,17 +62,9 @@ ZERO, ONE = np.int64(0), np.int64(1)
 _LINEAR = np.int64(LINEAR)
 
 
-@kernel(internal=True)
-def _layer_params(params, sizes, has_bias, layer):
-    """Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
-    offset = 0
-    for l in range(layer):
-        offset += sizes[l + 1] * sizes[l] + (sizes[l + 1] if has_bias[l] else 0)
-    inputs, units = sizes[layer], sizes[layer + 1]
-    w = params[offset:offset + units * inputs].reshape((units, inputs))
-    offset += units * inputs
-    b = params[offset:offset + (units if has_bias[layer] else 0)]
-    return w, b
+# Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer; the
+# layout's one statement is in layout.py (the CUDA drivers call it too).
+_layer_params = kernel(renamed(layer_params, "_layer_params"), internal=True)
 
 
 @kernel(internal=True)

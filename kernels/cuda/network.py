@@ -20,6 +20,7 @@ import numpy as np
 
 from ._backend import cuda
 
+from ..layout import layer_params
 from .dense import dense_backward, dense_forward
 from .launch import REDUCE_THREADS, flat_grid, reduce_grid
 from .losses import N_STATS, output_delta, reduce_batch
@@ -105,18 +106,6 @@ def _layout(net):
     sizes, activations, has_bias, l2 = (_host(a) for a in net)
     return ([int(s) for s in sizes], [int(a) for a in activations],
             [bool(h) for h in has_bias], [float(s) for s in l2])
-
-
-def layer_params(params, sizes, has_bias, layer):
-    """Device views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
-    offset = 0
-    for l in range(layer):
-        offset += sizes[l + 1] * sizes[l] + (sizes[l + 1] if has_bias[l] else 0)
-    inputs, units = sizes[layer], sizes[layer + 1]
-    w = params[offset:offset + units * inputs].reshape((units, inputs))
-    offset += units * inputs
-    b = params[offset:offset + (units if has_bias[layer] else 0)]
-    return w, b
 
 
 def layer_rows(buffer, sizes, layer, rows, capacity):

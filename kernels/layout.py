@@ -1,0 +1,19 @@
+"""The flat-buffer layout, written once for the CPU kernels and the CUDA drivers.
+
+All weights and biases live in one flat buffer (P,): every layer's W (units, inputs)
+then its b (units,) (absent without a bias), layer after layer; gradients and each
+optimizer slot share the layout. ``kernels/network.py`` compiles this function as a
+kernel; ``kernels/cuda/network.py`` calls it from Python on device arrays.
+"""
+
+
+def layer_params(params, sizes, has_bias, layer):
+    """Views (W (units, inputs), b (units,) or empty) of one layer in a flat buffer."""
+    offset = 0
+    for l in range(layer):
+        offset += sizes[l + 1] * sizes[l] + (sizes[l + 1] if has_bias[l] else 0)
+    inputs, units = sizes[layer], sizes[layer + 1]
+    w = params[offset:offset + units * inputs].reshape((units, inputs))
+    offset += units * inputs
+    b = params[offset:offset + (units if has_bias[layer] else 0)]
+    return w, b
