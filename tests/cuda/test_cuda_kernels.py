@@ -312,6 +312,11 @@ def make_data(n, sizes, loss, dtype, seed=7):
     return x, y, labels, weights
 
 
+# The CPU kernels' dropout spec (blocks, rates, modes, keys, step) with no Dropout layer.
+NO_DROPOUT = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.uint64),
+              np.int64(0))
+
+
 def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     """The CPU train_epoch (split by rows) from fresh buffers; returns (totals, params,
     state).
@@ -327,7 +332,7 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
                np.zeros((2, params.size), params.dtype),
                np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
     cpu_network.train_epoch(totals, net, buffers, data, order, batch_size, 0, run_codes,
-                            optimizer)  # unit_rows 0: split by rows
+                            optimizer, NO_DROPOUT)  # unit_rows 0: split by rows
     return totals.sum(axis=0), buffers[0], buffers[2]
 
 
