@@ -12,8 +12,10 @@ from ._validation import boolean, numeric_array, positive_int
 from .callbacks import Callback, History
 from .kernels import codes
 from .kernels import group as group_kernels
-from .model import (Sequential, _blas_threads_held_to_one, fit_settings, training,
-                    validation_split_at)
+from .fitting import (blas_threads_held_to_one, epoch_logs, fit_settings, training,
+                      validation_split_at)
+from .model import Sequential
+from .model_data import check_data, check_inputs, check_targets
 from .progress import EpochProgress
 
 # A kernel call gets at least this much work once the speed is known, so the
@@ -262,10 +264,10 @@ def _training_data(where, models, groups, x, y, sample_weight, class_weight):
     for g, members in enumerate(groups):
         first = models[members[0]]
         if first.dtype not in converted:
-            converted[first.dtype] = first._inputs(where, x)
+            converted[first.dtype] = check_inputs(first, where, x)
         x_g = converted[first.dtype]
         n = x_g.shape[0]
-        y_dense, labels = first._targets(where, y, n)
+        y_dense, labels = check_targets(first, where, y, n)
         if weights_all is None:
             weights_all = _sample_weights(where, sample_weight, len(models), n)
         weights = weights_all[members].astype(first.dtype)
@@ -311,8 +313,8 @@ def _validation_data(where, models, validation_data, width):
             raise ValueError(f"{where}: validation_data{f'[{i}]' if per_model else ''} must "
                              f"be (x_val, y_val) or (x_val, y_val, sample_weight_val), got "
                              f"{len(item)} items.")
-        checked.append(model._data(f"{where} (validation_data for models[{i}])", *item[:2],
-                                   *item[2:], features=width))
+        checked.append(check_data(model, f"{where} (validation_data for models[{i}])",
+                                  *item[:2], *item[2:], features=width))
     return checked
 
 
@@ -356,7 +358,7 @@ class _Run:
                 callback.set_model(model)
                 callback.on_train_begin()
         training = [not model.stop_training for model in models]
-        with _blas_threads_held_to_one():
+        with blas_threads_held_to_one():
             for epoch in range(initial_epoch, epochs):
                 if not any(training):
                     break
@@ -473,7 +475,7 @@ class _Run:
             model.params[...] = trained[0]
             model._state[...] = trained[1:]
             model.optimizer.iterations += int(totals[k, codes.T_BATCHES])
-            result[i] = model._epoch_logs(totals[k])
+            result[i] = epoch_logs(model, totals[k])
         return result
 
 

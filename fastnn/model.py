@@ -1,27 +1,22 @@
 """``Sequential``: the Keras-shaped model that lays a network out as flat arrays and
 drives the fused kernels through an engine (``fastnn.engines``): each epoch runs as
 up to 40 compiled calls over chunks of mini-batches, with Python only in between."""
-import contextlib
-import os
 import threading
-import time
 import weakref
-from functools import cache
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from . import losses as _losses
 from . import model_file
 from . import optimizers as _optimizers
 from . import seeding
-from ._validation import (NotCompiledError, boolean, choice, dtype_name, non_negative_float,
-                          numeric_array, positive_int)
-from .callbacks import Callback, History, TerminateOnNaN
+from ._validation import (NotCompiledError, choice, dtype_name, numeric_array,
+                          positive_int)
 from .engines import CpuEngine, CudaEngine
-from .kernels import blas, codes
+from .fitting import epoch_logs, fit_model, format_logs, training, training_thread
+from .kernels import codes
 from .layers import Dense, Dropout, dropout_key
-from .progress import EpochProgress
+from .model_data import check_data, check_inputs
 from .registries import LOSSES, METRICS, accuracy_code, metric_logs
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -29,11 +24,6 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 # small enough that the activations of a wide network stay within ~64 MB.
 _MAX_CHUNK_ROWS = 4096
 _MAX_CHUNK_VALUES = 1 << 24
-# Epochs run in one compiled call (``_fit_epochs_at_once``) on datasets of up to this
-# many rows: there the time between epochs (logs, callbacks, checks) outweighs them.
-_AT_ONCE_MAX_ROWS = 1 << 16
-_AT_ONCE_SECONDS = 0.05  # work per call once the speed is known
-_AT_ONCE_MAX_ORDERS = 1 << 22  # sample indices per call (32 MB)
 
 
 class Sequential:
@@ -370,62 +360,10 @@ class Sequential:
         errors = "mse" in kinds or "mae" in kinds
         return (self._loss_spec, accuracy, errors)
 
-    # --------------------------------------------------------------------- data
-    def _inputs(self, where, x, features=None):
-        """x checked and converted to (n, features) of the model dtype (more dimensions are
-        flattened per sample). Never builds: callers build once every check passed.
-
-        ``features`` is the expected width when the model is not built yet and its first
-        layer has no input_dim (validation data must match the training data).
-        """
-        if not self.layers:
-            raise ValueError(f"{where}: the model has no layers; add Dense layers first.")
-        x = numeric_array(where, "x", x, self.dtype)
-        if x.ndim == 1:
-            raise ValueError(f"{where}: x must be 2-D (samples, features), got shape {x.shape}; "
-                             "use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one "
-                             "sample.")
-        if x.ndim > 2:
-            x = x.reshape(x.shape[0], -1)
-        expected = self.input_dim if self.input_dim is not None else features
-        if expected is not None and x.shape[1] != expected:
-            raise ValueError(f"{where}: x has {x.shape[1]} features, but the model's first layer "
-                             f"expects {expected}.")
-        return x
-
     def _build_for(self, x):
         """Build on first use from the data's width, after every argument passed its checks."""
         if not self.built:
             self.build(x.shape[1])
-
-    def _targets(self, where, y, n):
-        """(y dense (n, units) or empty, labels (n,) int64 or empty) for the loss."""
-        return _losses.prepare_targets(where, y, n, self._loss_code, self.layers[-1].units,
-                                       self.dtype)
-
-    def _weights(self, where, n, y, labels, sample_weight, class_weight):
-        weights = np.ones(n, dtype=self.dtype)
-        if sample_weight is not None:
-            sample_weight = numeric_array(where, "sample_weight", sample_weight, self.dtype)
-            if sample_weight.shape != (n,):
-                raise ValueError(f"{where}: sample_weight must have shape ({n},), got "
-                                 f"{sample_weight.shape}.")
-            if (sample_weight < 0).any():
-                raise ValueError(f"{where}: sample_weight must be >= 0.")
-            weights *= sample_weight
-        if class_weight is not None:
-            weights *= _losses.class_weights(where, class_weight, y, labels, self._loss_code)
-            if not np.isfinite(weights).all():
-                raise ValueError(f"{where}: class_weight gives sample weights too large for "
-                                 f"{self.dtype.name} (they overflow to inf); scale the weights "
-                                 "down.")
-        return weights
-
-    def _data(self, where, x, y, sample_weight=None, class_weight=None, features=None):
-        x = self._inputs(where, x, features)
-        y_dense, labels = self._targets(where, y, x.shape[0])
-        weights = self._weights(where, x.shape[0], y_dense, labels, sample_weight, class_weight)
-        return (x, y_dense, labels, weights)
 
     def _chunk_rows(self, n, batch_size=None):
         rows = batch_size or _MAX_CHUNK_ROWS
@@ -478,228 +416,9 @@ class Sequential:
             raise NotCompiledError("fit: the model must be compiled before training; call "
                                    "model.compile(optimizer=..., loss=...) first.")
         with training([self], where):
-            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                             validation_data, shuffle, class_weight, sample_weight,
-                             initial_epoch)
-
-    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-             validation_data, shuffle, class_weight, sample_weight, initial_epoch):
-        where = "fit"
-        batch_size, epochs, initial_epoch, validation_split, verbose, shuffle = fit_settings(
-            where, batch_size, epochs, initial_epoch, validation_split, verbose, shuffle)
-        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-            raise TypeError(f"fit: callbacks must be a list of Callback instances, got "
-                            f"{type(callbacks).__name__}.")
-        callbacks = list(callbacks or [])
-        for callback in callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"fit: callbacks must be fastnn.callbacks.Callback instances, "
-                                f"got {type(callback).__name__}.")
-        if sample_weight is not None and class_weight is not None:
-            raise ValueError("fit: you cannot pass class_weight and sample_weight at the same "
-                             "time (as Keras); multiply the class weights into sample_weight.")
-        data = self._data(where, x, y, sample_weight, class_weight)
-        n = data[0].shape[0]
-        if validation_data is None and validation_split > 0:
-            split = validation_split_at(where, n, validation_split)
-            validation = tuple(a[split:] if a.shape[0] else a for a in data)
-            data = tuple(a[:split] if a.shape[0] else a for a in data)
-            if class_weight is not None:  # Keras weighs only the training rows by class
-                validation = validation[:3] + (np.ones_like(validation[3]),)
-        elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)):
-                raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or "
-                                "(x_val, y_val, sample_weight_val), got "
-                                f"{type(validation_data).__name__}.")
-            if len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or "
-                                 "(x_val, y_val, sample_weight_val), got "
-                                 f"{len(validation_data)} items.")
-            validation = self._data("fit (validation_data)", *validation_data[:2],
-                                    *validation_data[2:], features=data[0].shape[1])
-        else:
-            validation = None
-        # A batch never holds more than the samples; so capped, a huge batch_size (say
-        # 2**63) cannot overflow the kernels' integers.
-        batch_size = min(batch_size, data[0].shape[0])
-        self._build_for(data[0])
-
-        history = History()
-        callbacks = callbacks + [history]  # last, as Keras: it sees what callbacks log
-        for callback in callbacks:
-            callback.set_model(self)
-        self.stop_training = False
-        self._resume_epoch = None
-        for callback in callbacks:
-            callback.on_train_begin()
-        if self._resume_epoch is not None:
-            initial_epoch = max(initial_epoch, self._resume_epoch)
-        self.history = history
-        terminate_on_nan = any(isinstance(c, TerminateOnNaN) for c in callbacks)
-        # The epoch kernel splits each batch over Numba's threads; BLAS threads on top
-        # would oversubscribe the cores.
-        self._engine.begin_fit(data, validation, batch_size)
-        with _blas_threads_held_to_one():
-            if self._trains_epochs_at_once(callbacks, validation, verbose, data[0].shape[0]):
-                self._fit_epochs_at_once(data, batch_size, shuffle, initial_epoch, epochs,
-                                         verbose, callbacks, terminate_on_nan)
-            else:
-                for epoch in range(initial_epoch, epochs):
-                    for callback in callbacks:
-                        callback.on_epoch_begin(epoch)
-                    logs = self._train_one_epoch(data, batch_size, shuffle, epoch, epochs,
-                                                 verbose, terminate_on_nan)
-                    if validation is not None:
-                        val = self._evaluate_data(validation, None)
-                        logs.update({"val_" + k: v for k, v in val.items()})
-                    self._end_epoch(epoch, epochs, logs, callbacks, verbose,
-                                    validation is not None)
-                    if self.stop_training:
-                        break
-        self._engine.end_fit()
-        for callback in callbacks:
-            callback.on_train_end()
-        return history
-
-    def _end_epoch(self, epoch, epochs, logs, callbacks, verbose, validated):
-        """The end of an epoch: its counter, the callbacks, the verbose line."""
-        if np.isfinite(logs["loss"]):  # not an epoch rolled back by TerminateOnNaN
-            self.epochs_completed = epoch + 1
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
-        if verbose == 2 or (verbose == 1 and validated):
-            print(f"Epoch {epoch + 1}/{epochs} - " + self._format(logs))
-
-    def _trains_epochs_at_once(self, callbacks, validation, verbose, n):
-        """Whether nothing needs Python between epochs, so whole runs of epochs can go
-        to one compiled call: a small dataset on the CPU, no validation, no progress
-        bar, and no callback but History and TerminateOnNaN (which only read the
-        logs, and are given each epoch's afterwards)."""
-        return (n <= _AT_ONCE_MAX_ROWS and validation is None and verbose != 1
-                and isinstance(self._engine, CpuEngine)
-                and all(type(c) in (History, TerminateOnNaN) for c in callbacks))
-
-    def _fit_epochs_at_once(self, data, batch_size, shuffle, initial_epoch, epochs, verbose,
-                            callbacks, terminate_on_nan):
-        """Epochs initial_epoch..epochs in as few compiled calls as keep each about
-        _AT_ONCE_SECONDS long; the same arithmetic, shuffles and logs as epoch by epoch."""
-        n = data[0].shape[0]
-        n_batches = -(-n // batch_size)
-        hyper = self.optimizer.hyper(self.dtype)
-        epoch, per_call = initial_epoch, 1  # the first call's epoch may compile
-        while epoch < epochs and not self.stop_training:
-            count = min(per_call, epochs - epoch, max(1, _AT_ONCE_MAX_ORDERS // n))
-            rng_state = self._rng.bit_generator.state if shuffle else None
-            orders = np.empty((count, n), dtype=np.int64)
-            for row in orders:
-                row[:] = self._rng.permutation(n) if shuffle else np.arange(n)
-            rates = self.optimizer.rates(count * n_batches, self.dtype)
-            saved_params, saved_state = self.params.copy(), self._state.copy()
-            start = time.perf_counter()
-            try:
-                totals = self._engine.train_epochs(data, orders, batch_size, hyper, rates)
-            except BaseException:  # Ctrl-C: back to this call's start, as epoch by epoch
-                self.params[...], self._state[...] = saved_params, saved_state
-                if shuffle:
-                    self._rng.bit_generator.state = rng_state
-                raise
-            seconds = time.perf_counter() - start
-            per_call = max(1, int(_AT_ONCE_SECONDS * totals.shape[0] / max(seconds, 1e-9)))
-            if totals[-1, codes.T_DIVERGED] and shuffle:
-                # Draw no further than the failing epoch, as epoch by epoch would.
-                self._rng.bit_generator.state = rng_state
-                for _ in range(totals.shape[0]):
-                    self._rng.permutation(n)
-            finished = totals[:-1] if totals[-1, codes.T_DIVERGED] else totals
-            if verbose == 0 and all(type(c) is History for c in callbacks):
-                # Only History to tell: every finished epoch's logs in one go (per-epoch
-                # Python took longer than a tiny network's whole epoch).
-                columns = self._epoch_columns(finished)
-                for callback in callbacks:
-                    callback.record_epochs(range(epoch, epoch + finished.shape[0]), columns)
-                self.optimizer.iterations += int(finished[:, codes.T_BATCHES].sum())
-                epoch += finished.shape[0]
-                self.epochs_completed = max(self.epochs_completed, epoch)
-                totals = totals[finished.shape[0]:]
-            for row in totals:
-                for callback in callbacks:
-                    callback.on_epoch_begin(epoch)
-                if row[codes.T_DIVERGED]:
-                    logs = self._diverged(epoch, int(row[codes.T_BATCHES]), n_batches,
-                                          terminate_on_nan)
-                else:
-                    self.optimizer.iterations += int(row[codes.T_BATCHES])
-                    logs = self._epoch_logs(row)
-                self._end_epoch(epoch, epochs, logs, callbacks, verbose, False)
-                epoch += 1
-
-    def _diverged(self, epoch, done, n_batches, terminate_on_nan):
-        """After an epoch rolled back for a non-finite loss: raise, or with
-        TerminateOnNaN stop quietly; returns that epoch's logs."""
-        if not terminate_on_nan:
-            raise FloatingPointError(
-                f"fit: the loss became non-finite in epoch {epoch + 1} (after {done} of "
-                f"{n_batches} batches); the weights and optimizer state were restored to "
-                "the start of that epoch. Try a lower learning rate, scaling the inputs, "
-                "or clipping the targets.")
-        self.stop_training = True
-        return {"loss": float("nan")}
-
-    def _train_one_epoch(self, data, batch_size, shuffle, epoch, epochs, verbose,
-                         terminate_on_nan):
-        n = data[0].shape[0]
-        rng_state = self._rng.bit_generator.state
-        order = self._rng.permutation(n) if shuffle else np.arange(n)
-        n_batches = -(-n // batch_size)
-        rates = self.optimizer.rates(n_batches, self.dtype)
-        hyper = self.optimizer.hyper(self.dtype)
-        saved_params, saved_state = self.params.copy(), self._state.copy()
-        progress = EpochProgress(epoch, epochs, n, enabled=verbose == 1)
-        try:
-            totals = self._engine.train_epoch(
-                data, order, batch_size, hyper, rates,
-                lambda samples, totals: progress.update(samples, self._epoch_logs(totals)))
-        except BaseException:
-            # Interrupted (Ctrl-C) or failed mid-epoch: the weights hold some of the
-            # epoch's steps, the step counter none. Back to the epoch's start (its
-            # shuffle included), so a save afterwards is consistent.
-            self.params[...] = saved_params
-            self._state[...] = saved_state
-            self._rng.bit_generator.state = rng_state
-            progress.close()
-            raise
-        done = int(totals[codes.T_BATCHES])
-        diverged = totals[codes.T_DIVERGED] or not np.isfinite(self.params).all()
-        if diverged:
-            self.params[...] = saved_params
-            self._state[...] = saved_state
-            progress.close()
-            return self._diverged(epoch, done, n_batches, terminate_on_nan)
-        self.optimizer.iterations += done
-        logs = self._epoch_logs(totals)
-        progress.close(logs)
-        return logs
-
-    def _epoch_logs(self, totals):
-        """{"loss": ..., metric name: ...} from an epoch's or an evaluation's totals."""
-        return {key: float(values[0])
-                for key, values in self._epoch_columns(totals[np.newaxis]).items()}
-
-    def _epoch_columns(self, totals):
-        """{"loss": (epochs,), metric name: (epochs,)} from many epochs' totals
-        (epochs, N_TOTALS): metrics are means over the samples, weighted metrics means
-        weighted by the sample weights (0 when every weight is 0, as Keras)."""
-        count = np.maximum(totals[:, codes.T_COUNT], 1.0)
-        weight = np.where(totals[:, codes.T_WEIGHT] > 0, totals[:, codes.T_WEIGHT], 1.0)
-        columns = {"loss": totals[:, codes.T_LOSS] / count}
-        for name, kind, weighted in self._metric_logs:
-            slot = _WEIGHTED_SLOTS[kind] if weighted else _SLOTS[kind]
-            columns[name] = totals[:, slot] / (weight if weighted else count)
-        return columns
-
-    @staticmethod
-    def _format(logs):
-        return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            return fit_model(self, x, y, batch_size, epochs, verbose, callbacks,
+                             validation_split, validation_data, shuffle, class_weight,
+                             sample_weight, initial_epoch)
 
     # ---------------------------------------------------------- evaluate/predict
     def evaluate(self, x, y, batch_size=None, verbose=0, sample_weight=None):
@@ -715,16 +434,16 @@ class Sequential:
                                    "loss); call model.compile(optimizer=..., loss=...).")
         if batch_size is not None:
             positive_int("evaluate", "batch_size", batch_size)
-        data = self._data("evaluate", x, y, sample_weight)
+        data = check_data(self, "evaluate", x, y, sample_weight)
         self._build_for(data[0])
         logs = self._evaluate_data(data, batch_size)
         if verbose:
-            print(self._format(logs))
+            print(format_logs(logs))
         return logs
 
     def _evaluate_data(self, data, batch_size):
         totals = self._engine.evaluate(data, self._chunk_rows(data[0].shape[0], batch_size))
-        logs = self._epoch_logs(totals)
+        logs = epoch_logs(self, totals)
         logs["loss"] += self._penalty()
         return logs
 
@@ -737,7 +456,7 @@ class Sequential:
         """Network outputs for x (n, features) -> (n, units of the last layer)."""
         if batch_size is not None:
             positive_int("predict", "batch_size", batch_size)
-        x = self._inputs("predict", x)
+        x = check_inputs(self, "predict", x)
         self._build_for(x)
         return self._engine.predict(x, self._chunk_rows(x.shape[0], batch_size))
 
@@ -765,7 +484,7 @@ class Sequential:
     def save(self, path):
         """Write the whole model (architecture, compile config, weights, optimizer
         state, RNG, epoch counter) to one .npz file, atomically. See ``fastnn.saving``."""
-        trainer = _training["models"].get(id(self))
+        trainer = training_thread(self)
         if trainer is not None and trainer != threading.get_ident():
             raise RuntimeError("save: the model is training in another thread, and its weights "
                                "change while a file is written; save from a callback (e.g. "
@@ -821,11 +540,6 @@ def load_model(path):
     return model_file.load(Sequential, path)
 
 
-_SLOTS = {"accuracy": codes.T_CORRECT, "mse": codes.T_SQUARED, "mae": codes.T_ABSOLUTE}
-_WEIGHTED_SLOTS = {"accuracy": codes.T_WEIGHTED_CORRECT, "mse": codes.T_WEIGHTED_SQUARED,
-                   "mae": codes.T_WEIGHTED_ABSOLUTE}
-
-
 def _metric_names(argument, metrics):
     """The metric names of compile's ``argument``, checked, as given."""
     if metrics is None:
@@ -840,30 +554,6 @@ def _metric_names(argument, metrics):
     return list(metrics)
 
 
-def validation_split_at(where, n, validation_split):
-    """Where ``validation_split`` cuts n samples: floor(n * (1 - validation_split)), as
-    Keras; a ValueError when either side would be empty."""
-    split = int(np.floor(n * (1.0 - validation_split)))
-    if split <= 0 or split >= n:
-        raise ValueError(f"{where}: validation_split={validation_split} leaves "
-                         f"{split} training and {n - split} validation samples of {n}.")
-    return split
-
-
-def fit_settings(where, batch_size, epochs, initial_epoch, validation_split, verbose,
-                 shuffle):
-    """fit's (and fit_many's) scalar arguments, checked; ``verbose="auto"`` is 1."""
-    batch_size = positive_int(where, "batch_size", batch_size)
-    epochs = positive_int(where, "epochs", epochs, allow_zero=True)
-    initial_epoch = positive_int(where, "initial_epoch", initial_epoch, allow_zero=True)
-    validation_split = non_negative_float(where, "validation_split", validation_split,
-                                          upper=1.0)
-    if verbose not in (0, 1, 2, "auto"):
-        raise ValueError(f"{where}: verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
-    return (batch_size, epochs, initial_epoch, validation_split,
-            1 if verbose == "auto" else verbose, boolean(where, "shuffle", shuffle))
-
-
 def _layer_views(buffer, net, slices):
     """[(W (units, inputs), b or None)] views into a flat buffer of the layout ``slices``."""
     sizes, _, has_bias, _ = net
@@ -875,55 +565,3 @@ def _layer_views(buffer, net, slices):
 # Which model each optimizer instance is compiled into (its step count and slots are
 # that model's): weak on both sides, so neither is kept alive by the other.
 _optimizer_owners = weakref.WeakKeyDictionary()
-# The models being trained, each with the thread that trains it.
-_training = {"models": {}, "lock": threading.Lock()}
-
-
-@contextlib.contextmanager
-def training(models, where):
-    """Mark ``models`` as training for the duration; a RuntimeError if one already is
-    (a fit in another thread, or a fit started from one of its own callbacks): two
-    fits would write the same buffers."""
-    ids = [id(model) for model in models]
-    with _training["lock"]:
-        for i, key in enumerate(ids):
-            if key in _training["models"]:
-                name = "the model" if where == "fit" else f"models[{i}]"
-                raise RuntimeError(f"{where}: {name} is already training (in another thread, "
-                                   "or from one of its own callbacks); wait for that fit to "
-                                   "end.")
-        _training["models"].update(dict.fromkeys(ids, threading.get_ident()))
-    try:
-        yield
-    finally:
-        with _training["lock"]:
-            for key in ids:
-                del _training["models"][key]
-
-
-def _forget_training_after_fork():
-    """A forked child runs none of its parent's fits."""
-    _training["models"] = {}
-    _training["lock"] = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_training_after_fork)
-
-
-def _blas_threads_held_to_one():
-    """A context holding BLAS libraries to one thread: the kernels split each batch
-    over Numba's threads, and BLAS threads on top would oversubscribe the cores. Not
-    needed when the kernels call MKL's sequential library (its products never start
-    threads), and skipped then: threadpoolctl's limit costs ~0.1 ms a fit, a small
-    problem's whole epoch."""
-    if blas.PROVIDER == "mkl":
-        return contextlib.nullcontext()
-    return _blas_pools().limit(limits=1, user_api="blas")
-
-
-@cache
-def _blas_pools():
-    """threadpoolctl's controller of the BLAS libraries loaded by the first fit (the
-    kernels' own among them), made once: a fresh ``threadpool_limits`` scans every
-    loaded library again, ~1 ms per fit."""
-    return ThreadpoolController()

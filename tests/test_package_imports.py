@@ -62,7 +62,7 @@ def test_importing_fastnn_and_its_cli_loads_no_framework():
 
 
 # Modules still over 600 lines, each the next to split by subject.
-LONG_MODULES = {PACKAGE / "model.py"}
+LONG_MODULES = set()
 
 
 def test_modules_of_the_package_stay_under_600_lines():

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 
 from ..many import cross_validation_weights
+from ..model_data import check_data
 from .tasks import _WHERE, _logged
 
 
@@ -83,11 +84,11 @@ def _checked_data(x, y, validation_data, validation_split, cv, seed, representat
         return x, y, validation_data, None
     converted = {}
     for model in models:
-        data = model._data(_WHERE, converted.get(model.dtype, x), y)
+        data = check_data(model, _WHERE, converted.get(model.dtype, x), y)
         converted[model.dtype] = data[0]
         if validation_data is not None:
-            model._data(f"{_WHERE} (validation_data)", *validation_data[:2],
-                        *validation_data[2:], features=data[0].shape[1])
+            check_data(model, f"{_WHERE} (validation_data)", *validation_data[:2],
+                       *validation_data[2:], features=data[0].shape[1])
     # One dtype: the tasks get x converted once, here, not each its own copy.
     x = converted.popitem()[1] if len(converted) == 1 else np.asarray(x)
     y = np.asarray(y)
