@@ -154,7 +154,8 @@ class CpuEngine:
         # Private workspaces here and in predict: both may run from several threads.
         acts = np.empty(capacity * int(model._net[0].sum()), model.dtype)
         totals = np.zeros(codes.N_TOTALS)
-        kernels.evaluate(totals, model._net, model.params, acts, data, model._codes(), capacity)
+        kernels.evaluate(totals, model._net, model.params, acts, data,
+                         np.arange(data[0].shape[0]), model._codes(), capacity)
         return totals
 
     def predict(self, x, capacity):

@@ -57,7 +57,7 @@ def _layer_offset(sizes, has_bias, layer, models):
     return offset
 
 
-@kernel(internal=True)
+@kernel(inline="always")
 def _group_layer(buffer, sizes, has_bias, layer, models):
     """Views (W of all models (models * units, inputs), b of all models or empty)."""
     offset = _layer_offset(sizes, has_bias, layer, models)
@@ -68,7 +68,7 @@ def _group_layer(buffer, sizes, has_bias, layer, models):
     return w, b
 
 
-@kernel(internal=True)
+@kernel(inline="always")
 def _wide_rows(buffer, sizes, layer, rows, capacity, block_models):
     """Rows 0..rows of workspace block ``layer`` for a block of ``block_models``,
     C-contiguous: (rows, inputs) for layer 0, else (rows, block_models * units_{layer})."""
@@ -129,7 +129,7 @@ def _masked_inputs(out, inputs, dropout, k, batch):
     _drop_block(out, _model_spec(dropout, k), ZERO, dropout[4][k] + batch, ZERO, ZERO)
 
 
-@kernel(internal=True)
+@kernel(inline="always")
 def _model_variable(buffer, sizes, has_bias, models, model, layer, bias):
     """Model ``model``'s W (bias False) or b (bias True, empty without one) of layer
     ``layer``, flat, in the group's layout."""

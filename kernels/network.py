@@ -67,7 +67,7 @@ _LINEAR = np.int64(LINEAR)
 _layer_params = kernel(renamed(layer_params, "_layer_params"), internal=True)
 
 
-@kernel(internal=True)
+@kernel(inline="always")
 def _layer_rows(buffer, sizes, layer, first, last, capacity):
     """View (last - first, sizes[layer]) of rows first..last of layer ``layer``'s block
     in a workspace buffer of ``capacity`` rows per layer."""
@@ -275,7 +275,7 @@ def first_layer_gradient(dw, db, deltas, acts, net, rows, part, parts, unit_rows
     bias_gradient(db, block)
 
 
-@kernel(internal=True)
+@kernel(inline="always")
 def _unit_block(deltas, rows, first, last):
     """Contiguous (rows, last - first) block for layer 0's units first..last, in the
     deltas' block 0 (layer 0 has no input delta, so it is free; it holds
@@ -522,14 +522,6 @@ def _copy_flat(out, values):
         out[i] = values[i]
 
 
-@kernel
-def train_epoch(totals, net, buffers, data, order, batch_size, unit_rows, codes, optimizer,
-                dropout):
-    """``train_batches`` on the calling thread alone (same arguments, no team)."""
-    _train_batches((0, 1, np.zeros(2, np.int64)), totals, net, buffers, data, order, batch_size,
-                  unit_rows, codes, optimizer, dropout)
-
-
 @kernel(internal=True)
 def _add_into(out, values):
     """out += values, elementwise (1-D)."""
@@ -553,12 +545,12 @@ def predict(out, net, params, acts, x, capacity):
 
 
 @kernel
-def evaluate(totals, net, params, acts, data, codes, capacity):
-    """Accumulate loss (penalty excluded) and metrics over all samples into totals."""
+def evaluate(totals, net, params, acts, data, order, codes, capacity):
+    """Accumulate loss (penalty excluded) and metrics over all samples into totals;
+    order = arange(N), the rows' own indices."""
     x, y, labels, weights = data
     loss, accuracy, errors = codes
     n = x.shape[0]
-    order = np.arange(n)
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
         out = forward(acts, params, net, x[start:stop], ZERO, stop - start, capacity, ZERO)
@@ -569,5 +561,4 @@ def evaluate(totals, net, params, acts, data, codes, capacity):
 
 # Python entry points of the kernels above (see ``_jit.python_entry``).
 train_batches = python_entry(_train_batches)
-layer_rows = python_entry(_layer_rows)
 gather_rows = python_entry(_gather_rows)

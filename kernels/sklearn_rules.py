@@ -245,13 +245,13 @@ def train_epoch(params, state, grads, acts, deltas, net, data, order, batch_size
 
 
 @kernel
-def objective(grads, params, acts, deltas, net, data, loss, alpha):
+def objective(grads, params, acts, deltas, net, data, order, loss, alpha):
     """Loss and gradient over every sample (lbfgs), in chunks of the workspace's
-    capacity rows; grads (P,) overwritten with dJ/dparams. Returns J (float64)."""
+    capacity rows; order = arange(N); grads (P,) overwritten with dJ/dparams.
+    Returns J (float64)."""
     x, csr, y, weights = data
     n = y.shape[0]
     capacity = _capacity(acts, net[0])
-    order = np.arange(n)
     total = 0.0
     mode = flush_denormals()
     for start in range(0, n, capacity):

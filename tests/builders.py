@@ -10,6 +10,8 @@ import copy
 import numpy as np
 
 from fastnn import Dense, Sequential, optimizers
+from fastnn.kernels import network
+from fastnn.kernels._jit import kernel
 
 # ------------------------------------------------------------ a small problem
 N, FEATURES = 20, 4
@@ -103,3 +105,26 @@ def assert_same_model(model, expected):
     assert model.optimizer.get_config() == expected.optimizer.get_config()
     assert model.epochs_completed == expected.epochs_completed
     assert (model.loss, model.metrics) == (expected.loss, expected.metrics)
+
+
+# ------------------------------------------------------------ kernels from Python
+@kernel(cache=False)
+def _loss_and_gradients_into(out, grads, net, params, acts, deltas, data, order, first,
+                             last, loss, batch_rows, first_layer, with_penalty, dropout, step):
+    total, result = network.loss_and_gradients(grads, net, params, acts, deltas, data,
+                                               order, first, last, loss, batch_rows,
+                                               first_layer, with_penalty, dropout, step)
+    for i in range(result.shape[0]):
+        for j in range(result.shape[1]):
+            out[i, j] = result[i, j]
+    return total
+
+
+def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, last, *args):
+    """``fastnn.kernels.network.loss_and_gradients`` callable from Python: the kernel
+    returns a view of its workspace, which only compiled code may hold (the kernels
+    run without Numba's reference counting); this returns (total, a copy of it)."""
+    out = np.empty((last - first, int(net[0][-1])), params.dtype)
+    total = _loss_and_gradients_into(out, grads, net, params, acts, deltas, data, order,
+                                     first, last, *args)
+    return total, out

@@ -9,6 +9,8 @@ import fastnn
 from fastnn import Dense, Dropout, Sequential, reference
 from fastnn.layers import dropout_key
 
+from builders import loss_and_gradients
+
 ARCH = [Dropout(0.1), Dense(12, activation="tanh", input_dim=6), Dropout(0.3),
         Dense(9, activation="relu"), Dropout(0.2, noise_shape=(None, 1)), Dropout(0.25),
         Dense(7, activation="sigmoid"), Dropout(0.4, noise_shape=(1, None)),
@@ -155,7 +157,7 @@ def test_gradients_match_finite_differences():
     code = model._codes()[0]
 
     def loss(params):
-        total, _ = kn.loss_and_gradients(grads, model._net, params, acts, deltas, data_,
+        total, _ = loss_and_gradients(grads, model._net, params, acts, deltas, data_,
                                          np.arange(n), 0, n, code, n, 0, True, spec, 5)
         return total / n
 

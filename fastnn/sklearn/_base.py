@@ -399,11 +399,12 @@ class _BaseMLP(BaseEstimator):
         grads = np.empty(model.params.size, dtype=model.dtype)
         loss_code = _LOSS_CODES[self.out_activation_]
         alpha = float(self.alpha)
+        order = np.arange(data[2].shape[0])
 
         def loss_and_gradient(packed):
             model.params[...] = packed
-            loss = rules.objective(grads, model.params, acts, deltas, net, data, loss_code,
-                                   alpha)
+            loss = rules.objective(grads, model.params, acts, deltas, net, data, order,
+                                   loss_code, alpha)
             return loss, grads.astype(np.float64)
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}

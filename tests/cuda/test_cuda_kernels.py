@@ -331,8 +331,9 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     buffers = (params.copy(), np.zeros((parts, params.size), params.dtype),
                np.zeros((2, params.size), params.dtype),
                np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
-    cpu_network.train_epoch(totals, net, buffers, data, order, batch_size, 0, run_codes,
-                            optimizer, NO_DROPOUT)  # unit_rows 0: split by rows
+    alone = (0, 1, np.zeros(2, np.int64))  # (worker, workers, barrier): no team
+    cpu_network.train_batches(alone, totals, net, buffers, data, order, batch_size, 0,
+                              run_codes, optimizer, NO_DROPOUT)  # unit_rows 0: split by rows
     return totals.sum(axis=0), buffers[0], buffers[2]
 
 
@@ -417,7 +418,7 @@ def test_predict_and_evaluate_match_cpu(dtype):
     out = np.empty((9, 3), dtype)
     cpu_network.predict(out, net, params, acts, x, capacity)
     totals = np.zeros(codes.N_TOTALS)
-    cpu_network.evaluate(totals, net, params, acts, (x, y, labels, weights),
+    cpu_network.evaluate(totals, net, params, acts, (x, y, labels, weights), np.arange(9),
                          (loss, codes.CATEGORICAL_ACCURACY, True), capacity)
 
     gparams, gacts, gx = to_device((params, acts, x))
