@@ -210,8 +210,11 @@ def _fit_epochs_at_once(model, data, batch_size, shuffle, initial_epoch, epochs,
         count = min(per_call, epochs - epoch, max(1, _AT_ONCE_MAX_ORDERS // n))
         rng_state = model._rng.bit_generator.state if shuffle else None
         orders = np.empty((count, n), dtype=np.int64)
-        for row in orders:
-            row[:] = model._rng.permutation(n) if shuffle else np.arange(n)
+        if shuffle:
+            for row in orders:
+                row[:] = model._rng.permutation(n)
+        else:
+            orders[:] = np.arange(n)
         rates = model.optimizer.rates(count * n_batches, model.dtype)
         saved_params, saved_state = model.params.copy(), model._state.copy()
         start = time.perf_counter()
