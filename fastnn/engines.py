@@ -61,7 +61,7 @@ class CpuEngine:
         """(acts, deltas) for training batches of up to ``capacity`` rows, each
         (capacity * sum(sizes),); reused while the capacity holds."""
         if self._workspace_key != capacity:
-            size = capacity * int(self.model._net[0].sum())
+            size = capacity * self.model._row_values
             self._workspace = (np.empty(size, self.model.dtype), np.empty(size, self.model.dtype))
             self._workspace_key = capacity
         return self._workspace
@@ -152,7 +152,7 @@ class CpuEngine:
     def evaluate(self, data, capacity):
         model = self.model
         # Private workspaces here and in predict: both may run from several threads.
-        acts = np.empty(capacity * int(model._net[0].sum()), model.dtype)
+        acts = np.empty(capacity * model._row_values, model.dtype)
         totals = np.zeros(codes.N_TOTALS)
         kernels.evaluate(totals, model._net, model.params, acts, data,
                          np.arange(data[0].shape[0]), model._codes(), capacity)
@@ -161,7 +161,7 @@ class CpuEngine:
     def predict(self, x, capacity):
         model = self.model
         out = np.empty((x.shape[0], int(model._net[0][-1])), dtype=model.dtype)
-        acts = np.empty(capacity * int(model._net[0].sum()), model.dtype)
+        acts = np.empty(capacity * model._row_values, model.dtype)
         kernels.predict(out, model._net, model.params, acts, x, capacity)
         return out
 
@@ -185,7 +185,7 @@ class CudaEngine:
 
     def begin_fit(self, data, validation, batch_size):
         model, cuda = self.model, self.cuda
-        total = int(model._net[0].sum())
+        total = model._row_values
         batch_size = min(batch_size, data[0].shape[0])  # the workspace never exceeds the data
         self._fit = {
             "data": (data, self.kernels.to_device(data)),
@@ -235,7 +235,7 @@ class CudaEngine:
 
     def evaluate(self, data, capacity):
         model, cuda = self.model, self.cuda
-        acts = cuda.device_array(capacity * int(model._net[0].sum()), dtype=model.dtype)
+        acts = cuda.device_array(capacity * model._row_values, dtype=model.dtype)
         totals = cuda.to_device(np.zeros(codes.N_TOTALS))
         if self._fit:  # during fit: refresh the resident copy instead of a new one
             params = self._fit["params"]
@@ -249,7 +249,7 @@ class CudaEngine:
     def predict(self, x, capacity):
         model, cuda = self.model, self.cuda
         out = cuda.device_array((x.shape[0], int(model._net[0][-1])), dtype=model.dtype)
-        acts = cuda.device_array(capacity * int(model._net[0].sum()), dtype=model.dtype)
+        acts = cuda.device_array(capacity * model._row_values, dtype=model.dtype)
         self.kernels.predict(out, model._net, cuda.to_device(model.params), acts,
                              cuda.to_device(x), capacity)
         return out.copy_to_host()

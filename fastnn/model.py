@@ -127,6 +127,8 @@ class Sequential:
             if b is not None:
                 b[...] = self._initial_values(index, layer, "bias_initializer", (b.shape[0],))
         self._net, self._slices, self.params = net, slices, params
+        # Values in one row of a workspace (inputs and every layer's units), read per call.
+        self._row_values = int(sizes.sum())
         self.epochs_completed = 0
         if self.optimizer is not None:
             self._state = np.zeros((self.optimizer.slots, self.params.size), dtype=self.dtype)
@@ -367,7 +369,7 @@ class Sequential:
 
     def _chunk_rows(self, n, batch_size=None):
         rows = batch_size or _MAX_CHUNK_ROWS
-        return max(1, min(n, rows, _MAX_CHUNK_VALUES // int(self._net[0].sum())))
+        return max(1, min(n, rows, _MAX_CHUNK_VALUES // self._row_values))
 
     # ---------------------------------------------------------------------- fit
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, callbacks=None,
