@@ -41,6 +41,8 @@ def kernel(function=None, *, internal=False, **options):
     never allocate, and without the runtime they cannot: ``np.empty`` inside one
     fails to compile, and so does returning a view it made to Python or to a
     kernel that is not inlined (helpers that return views are ``inline="always"``).
+    Only kernels and Python call kernels: plain ``@njit`` code counts references
+    and would release what a kernel hands back without counting.
     """
     settings = dict(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True,
                     _nrt=False)

@@ -362,6 +362,60 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts
                       optimizer_code, hyper, lr, step_size)
 
 
+@kernel(inline="always")
+def _first_layer_by_units(team, totals, net, buffers, x, batch_order, unit_rows, dropout,
+                          step):
+    """The split by units' first pass of a batch: each part gathers its rows of the
+    inputs, then (after a barrier) computes layer 0's outputs for its units over every
+    row, adding its share of the L2 penalty; a barrier closes it."""
+    worker, workers, sync = team
+    params, grads, _, acts, deltas = buffers
+    sizes = net[0]
+    parts = grads.shape[0]
+    rows = batch_order.shape[0]
+    part_rows = -(-rows // parts)
+    capacity = _capacity(acts, sizes)
+    for part in range(worker, parts, workers):
+        first = min(part * part_rows, rows)
+        last = min(first + part_rows, rows)
+        inputs = _layer_rows(acts, sizes, ZERO, first, last, capacity)
+        _gather_rows(inputs, x, batch_order[first:last])
+        _drop_block(inputs, dropout, ZERO, step, first, ZERO)
+    _barrier(sync, workers)
+    for part in range(worker, parts, workers):
+        penalty = first_layer_forward(acts, deltas, params, net, rows, part, parts,
+                                      unit_rows, dropout, step)
+        totals[part, T_LOSS] += penalty * rows
+    _barrier(sync, workers)
+
+
+@kernel(inline="always")
+def _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes, first_layer,
+                       shared, dropout, step):
+    """Each part's forward and backward pass over its rows of the batch, from layer
+    ``first_layer`` on, into its own row of grads (from ``shared`` on), with its loss
+    and metrics in its row of totals. A part with no rows gets a zero gradient."""
+    worker, workers, _ = team
+    params, grads, _, acts, deltas = buffers
+    _, y, labels, weights = data
+    loss, accuracy, errors = codes
+    parts = grads.shape[0]
+    rows = batch_order.shape[0]
+    part_rows = -(-rows // parts)
+    for part in range(worker, parts, workers):
+        first = min(part * part_rows, rows)
+        last = min(first + part_rows, rows)
+        if last > first:
+            total, out = loss_and_gradients(grads[part], net, params, acts, deltas, data,
+                                            batch_order, first, last, loss, rows,
+                                            first_layer, part == 0, dropout, step)
+            _accumulate_metrics(totals[part], out, y, labels, weights,
+                                batch_order[first:last], accuracy, errors)
+            totals[part, T_LOSS] += total
+        else:
+            grads[part, shared:] = 0
+
+
 @kernel(internal=True)
 def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows, codes,
                    optimizer, dropout):
@@ -386,11 +440,9 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     """
     worker, workers, sync = team
     params, grads, state, acts, deltas = buffers
-    x, y, labels, weights = data
-    loss, accuracy, errors = codes
     optimizer_code, hyper, rates = optimizer
     spec, first_step = dropout[:4], dropout[4]
-    sizes = net[0]
+    sizes, activations, has_bias, l2 = net
     parts = grads.shape[0]
     # A softmax normalizes over all of a layer's units, so that layer splits by rows;
     # the unit blocks borrow the deltas' block 0, so they need units <= inputs.
@@ -399,50 +451,28 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     # first layer is not split by units (its update is fused with its gradient).
     clips = (hyper[H_CLIPNORM] > 0 or hyper[H_CLIPVALUE] > 0
              or hyper[H_GLOBAL_CLIPNORM] > 0)
-    by_units = (unit_rows > 0 and sizes.shape[0] > 2 and net[1][0] != SOFTMAX
+    by_units = (unit_rows > 0 and sizes.shape[0] > 2 and activations[0] != SOFTMAX
                 and sizes[1] <= sizes[0] and not clips)
     first_layer = 1 if by_units else 0
-    capacity = _capacity(acts, sizes)
     n = order.shape[0]
     n_params = params.shape[0]
     shared = 0  # leading parameters updated per unit block: layer 0's, when split so
     if by_units:
-        shared = sizes[1] * sizes[0] + (sizes[1] if net[2][0] else 0)
+        shared = sizes[1] * sizes[0] + (sizes[1] if has_bias[0] else 0)
     chunk = -(-(n_params - shared) // (parts * _ALIGN)) * _ALIGN
-    into_velocity = (by_units and optimizer_code == SGD and net[3][0] == 0
+    into_velocity = (by_units and optimizer_code == SGD and l2[0] == 0
                      and FLUSHES_DENORMALS)
     mode = flush_denormals()
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
         rows = stop - start
         batch_order = order[start:stop]
-        part_rows = -(-rows // parts)
         step = first_step + batch
         if by_units:
-            for part in range(worker, parts, workers):
-                first = min(part * part_rows, rows)
-                last = min(first + part_rows, rows)
-                inputs = _layer_rows(acts, sizes, ZERO, first, last, capacity)
-                _gather_rows(inputs, x, batch_order[first:last])
-                _drop_block(inputs, spec, ZERO, step, first, ZERO)
-            _barrier(sync, workers)
-            for part in range(worker, parts, workers):
-                penalty = first_layer_forward(acts, deltas, params, net, rows, part, parts,
-                                              unit_rows, spec, step)
-                totals[part, T_LOSS] += penalty * rows
-            _barrier(sync, workers)
-        for part in range(worker, parts, workers):
-            first = min(part * part_rows, rows)
-            last = min(first + part_rows, rows)
-            if last > first:
-                total, out = loss_and_gradients(grads[part], net, params, acts, deltas, data,
-                                                batch_order, first, last, loss, rows,
-                                                first_layer, part == 0, spec, step)
-                _accumulate_metrics(totals[part], out, y, labels, weights,
-                                    batch_order[first:last], accuracy, errors)
-                totals[part, T_LOSS] += total
-            else:
-                grads[part, shared:] = 0
+            _first_layer_by_units(team, totals, net, buffers, data[0], batch_order,
+                                  unit_rows, spec, step)
+        _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes,
+                           first_layer, shared, spec, step)
         _barrier(sync, workers)
         # Losses are >= 0, so the running sums turn non-finite exactly when a batch does;
         # every worker reads the same sums here and leaves together.
@@ -459,11 +489,11 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
             if worker == 0:
                 for other in range(1, parts):
                     _add_into(grads[0], grads[other])
-                _clip_gradients(grads[0], sizes, net[2], hyper)
+                _clip_gradients(grads[0], sizes, has_bias, hyper)
             _barrier(sync, workers)
             summed = parts
         for part in range(worker, parts, workers):
-            if by_units:
+            if by_units:  # layer 0's units of this part, fused with their gradient
                 _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
                                   parts, unit_rows, optimizer_code, hyper, lr, step_size,
                                   into_velocity)
