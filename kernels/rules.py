@@ -60,11 +60,17 @@ def derivative(d, a, code, zero, one, slope):
     return d
 
 
+def row_max(p):
+    """max_j p[j] of one row (the shift that keeps exp from overflowing)."""
+    top = p[0]
+    for j in range(1, p.shape[0]):
+        top = max(top, p[j])
+    return top
+
+
 def softmax_row(z):
     """z = exp(z - max(z)) / sum, in place. z: (units,)."""
-    peak = z[0]
-    for j in range(1, z.shape[0]):
-        peak = max(peak, z[j])
+    peak = row_max(z)
     total = z.dtype.type(0)
     for j in range(z.shape[0]):
         z[j] = math.exp(z[j] - peak)
@@ -155,9 +161,7 @@ def row_sum(p):
 
 def log_sum_exp(p):
     """log(sum_j exp(p[j])) of one row, max-shifted."""
-    top = p[0]
-    for j in range(1, p.shape[0]):
-        top = max(top, p[j])
+    top = row_max(p)
     total = p.dtype.type(0)
     for j in range(p.shape[0]):
         total += math.exp(p[j] - top)
@@ -367,7 +371,7 @@ def momentum_velocity(v, step, momentum, tiny):
     return flush(momentum * v + step, tiny)
 
 
-RULES = (sigmoid, activate, derivative, softmax_row, softmax_backward_row,
+RULES = (sigmoid, activate, derivative, row_max, softmax_row, softmax_backward_row,
          huber, huber_slope, sign, softplus, target, smoothing, row_scale, collapses,
          row_sum, log_sum_exp, argmax, sample_loss, normalized_xent_delta,
          logits_xent_delta, output_grad, row_delta, row_correct, row_errors,
