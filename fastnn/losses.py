@@ -96,7 +96,20 @@ def _smoothing(where, value):
     return value
 
 
-class BinaryCrossentropy(Loss):
+class _CrossentropyWithSmoothing(Loss):
+    """The options the binary and the categorical cross-entropy share: from_logits
+    and label_smoothing, checked under the class's own name."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0):
+        where = type(self).__name__
+        self.from_logits = boolean(where, "from_logits", from_logits)
+        self.label_smoothing = _smoothing(where, label_smoothing)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class BinaryCrossentropy(_CrossentropyWithSmoothing):
     """Binary cross-entropy, averaged over outputs, in Keras 3's form.
 
     Parameters
@@ -116,15 +129,8 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
-        self.from_logits = boolean("BinaryCrossentropy", "from_logits", from_logits)
-        self.label_smoothing = _smoothing("BinaryCrossentropy", label_smoothing)
 
-    def get_config(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
-
-
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_CrossentropyWithSmoothing):
     """Categorical cross-entropy on one-hot (or soft) targets, in Keras 3's form.
 
     Parameters
@@ -142,13 +148,6 @@ class CategoricalCrossentropy(Loss):
     """
 
     name = "categorical_crossentropy"
-
-    def __init__(self, from_logits=False, label_smoothing=0.0):
-        self.from_logits = boolean("CategoricalCrossentropy", "from_logits", from_logits)
-        self.label_smoothing = _smoothing("CategoricalCrossentropy", label_smoothing)
-
-    def get_config(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
 class SparseCategoricalCrossentropy(Loss):
