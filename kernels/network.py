@@ -9,7 +9,7 @@ The network is data, not code, so one compilation serves every depth and width:
              capacity rows of sizes[l] values; ``layer_rows`` views rows of it.
 
 Training splits every mini-batch into ``parts`` parts (the rows of ``grads``, fixed
-per fit by the caller from the core count and the batch size). ``train_batches`` is
+per fit by the caller from the core count and the batch size). ``train_epochs`` is
 called by one thread, or by a team of up to ``parts`` threads (Python threads: the
 kernels release the GIL) that share the parts and meet at a spin barrier; the
 arithmetic and its order do not depend on the team's size, so any team gives
@@ -416,30 +416,43 @@ def _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes, fir
             grads[part, shared:] = 0
 
 
-@kernel(internal=True)
-def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_rows, codes,
-                   optimizer, dropout):
-    """Train on the samples ``order`` in mini-batches of ``batch_size`` (last may be partial).
+@kernel
+def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_size, unit_rows,
+                 codes, optimizer, dropout):
+    """Train whole epochs in one call, each on its samples ``orders[e]`` in mini-batches
+    of ``batch_size`` (the last may be partial): the one compiled entry point of fit,
+    for a chunk of an epoch (E = 1) or for many small epochs at once, where the time
+    goes between epochs.
 
     team = (worker, workers, sync): this thread's index, the number of threads
     running this call together, and their shared barrier (int64 (2,) zeros).
-    totals (parts, N_TOTALS) float64, accumulated per part (the caller sums);
-    buffers = (params (P,), grads (parts, P), state (2 or 3, P), acts (C,), deltas (C,))
-    with C >= min(batch_size, n) * sum(sizes); data = (x (N, inputs), y (N, units) or
-    empty, labels (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0
-    by units rather than by rows (ignored for a one-layer network or a softmax first
-    layer; see the module docstring), its products taking at most ``unit_rows`` rows
-    each; 0: split by rows; codes = (loss, accuracy, errors flag);
-    optimizer = (code, hyper (N_HYPER,), rates (n_batches, 2) [lr, step_size]);
+    epoch_totals (E, parts, N_TOTALS) float64: each epoch's totals, accumulated per
+    part (the caller sums); orders (E, n); buffers = (params (P,), grads (parts, P),
+    state (2 or 3, P), acts (C,), deltas (C,)) with C >= min(batch_size, n) *
+    sum(sizes); saved = (params (P,), state): scratch for the snapshot taken at each
+    epoch's start; data = (x (N, inputs), y (N, units) or empty, labels (N,) int64 or
+    empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units rather than by
+    rows (ignored for a one-layer network or a softmax first layer; see the module
+    docstring), its products taking at most ``unit_rows`` rows each; 0: split by
+    rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper (N_HYPER,),
+    rates (E * n_batches, 2) [lr, step_size], the epochs' steps in sequence);
     dropout = (blocks, rates, modes, keys, step): a spec (``fastnn.kernels.dropout``)
     and the training step of the first batch (the mask's counter; D = 0: none).
+
     Worker w computes parts w, w + workers, ... of every step. The arithmetic does
-    not depend on ``workers``: one thread gives bitwise the result of two. Stops
-    early, setting totals[0, T_DIVERGED], when a batch loss is not finite. Runs with
-    denormals flushed to zero (see ``fpmode``).
+    not depend on ``workers``: one thread gives bitwise the result of two. An epoch
+    whose loss or weights turn non-finite ends the call: the snapshot is put back
+    (the weights and optimizer state of that epoch's start) and its
+    totals[0, T_DIVERGED] is set. Runs with denormals flushed to zero (``fpmode``).
+
+    The batch loop sits in this function's own body, not in a callee: Numba copies
+    an inlined callee's whole IR at each level it is inlined into, and LLVM
+    optimizes a called kernel again inside every caller; a separate batch-loop
+    kernel cost ~4 s of a cold first fit.
     """
     worker, workers, sync = team
     params, grads, state, acts, deltas = buffers
+    saved_params, saved_state = saved
     optimizer_code, hyper, rates = optimizer
     spec, first_step = dropout[:4], dropout[4]
     sizes, activations, has_bias, l2 = net
@@ -454,7 +467,8 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     by_units = (unit_rows > 0 and sizes.shape[0] > 2 and activations[0] != SOFTMAX
                 and sizes[1] <= sizes[0] and not clips)
     first_layer = 1 if by_units else 0
-    n = order.shape[0]
+    n = orders.shape[1]
+    n_batches = -(-n // batch_size)
     n_params = params.shape[0]
     shared = 0  # leading parameters updated per unit block: layer 0's, when split so
     if by_units:
@@ -463,79 +477,52 @@ def _train_batches(team, totals, net, buffers, data, order, batch_size, unit_row
     into_velocity = (by_units and optimizer_code == SGD and l2[0] == 0
                      and FLUSHES_DENORMALS)
     mode = flush_denormals()
-    for batch, start in enumerate(range(0, n, batch_size)):
-        stop = min(start + batch_size, n)
-        rows = stop - start
-        batch_order = order[start:stop]
-        step = first_step + batch
-        if by_units:
-            _first_layer_by_units(team, totals, net, buffers, data[0], batch_order,
-                                  unit_rows, spec, step)
-        _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes,
-                           first_layer, shared, spec, step)
-        _barrier(sync, workers)
-        # Losses are >= 0, so the running sums turn non-finite exactly when a batch does;
-        # every worker reads the same sums here and leaves together.
-        running_loss = 0.0
-        for part in range(parts):
-            running_loss += totals[part, T_LOSS]
-        if not math.isfinite(running_loss):
-            if worker == 0:
-                totals[0, T_DIVERGED] = 1.0
-            break
-        lr, step_size = rates[batch, 0], rates[batch, 1]
-        summed = 1  # parts already summed into grads[0]
-        if clips:
-            if worker == 0:
-                for other in range(1, parts):
-                    _add_into(grads[0], grads[other])
-                _clip_gradients(grads[0], sizes, has_bias, hyper)
-            _barrier(sync, workers)
-            summed = parts
-        for part in range(worker, parts, workers):
-            if by_units:  # layer 0's units of this part, fused with their gradient
-                _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
-                                  parts, unit_rows, optimizer_code, hyper, lr, step_size,
-                                  into_velocity)
-            first = min(shared + part * chunk, n_params)
-            _update(params, grads, state, first, min(first + chunk, n_params), optimizer_code,
-                    hyper, lr, step_size, summed)
-        _barrier(sync, workers)
-        if worker == 0:
-            totals[0, T_BATCHES] += 1
-    restore_mode(mode)
-
-
-@kernel
-def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_size, unit_rows,
-                 codes, optimizer, dropout):
-    """``train_batches`` over whole epochs, one after another, in one call: the one
-    entry point fit calls (one compilation, not two), for a chunk of an epoch (E = 1)
-    or for many small epochs at once, where the time goes between epochs.
-
-    epoch_totals (E, parts, N_TOTALS): each epoch's totals; orders (E, n): each
-    epoch's sample order; optimizer's rates (E * n_batches, 2), the epochs' steps in
-    sequence; saved = (params (P,), state (2 or 3, P)): scratch for the snapshot taken at
-    each epoch's start; dropout's step is the first epoch's first batch's. The other
-    arguments are ``train_batches``'s. An epoch whose
-    loss or weights turn non-finite ends the call: the snapshot is put back (the
-    weights and optimizer state of that epoch's start) and its
-    totals[0, T_DIVERGED] is set.
-    """
-    worker, workers, sync = team
-    params, _, state, _, _ = buffers
-    saved_params, saved_state = saved
-    optimizer_code, hyper, rates = optimizer
-    n_batches = -(-orders.shape[1] // batch_size)
     for epoch in range(orders.shape[0]):
         totals = epoch_totals[epoch]
         if worker == 0:  # the others read params only until the epoch's first barrier
             _copy_flat(saved_params, params)
             _copy(saved_state, state)
-        _train_batches(team, totals, net, buffers, data, orders[epoch], batch_size, unit_rows,
-                       codes, (optimizer_code, hyper,
-                               rates[epoch * n_batches:(epoch + 1) * n_batches]),
-                       dropout[:4] + (dropout[4] + epoch * n_batches,))
+        for batch in range(n_batches):
+            start = batch * batch_size
+            batch_order = orders[epoch, start:min(start + batch_size, n)]
+            rows = batch_order.shape[0]
+            at = epoch * n_batches + batch  # the step's row of rates
+            step = first_step + at
+            if by_units:
+                _first_layer_by_units(team, totals, net, buffers, data[0], batch_order,
+                                      unit_rows, spec, step)
+            _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes,
+                               first_layer, shared, spec, step)
+            _barrier(sync, workers)
+            # Losses are >= 0, so the running sums turn non-finite exactly when a batch
+            # does; every worker reads the same sums here and leaves together.
+            running_loss = 0.0
+            for part in range(parts):
+                running_loss += totals[part, T_LOSS]
+            if not math.isfinite(running_loss):
+                if worker == 0:
+                    totals[0, T_DIVERGED] = 1.0
+                break
+            lr, step_size = rates[at, 0], rates[at, 1]
+            summed = 1  # parts already summed into grads[0]
+            if clips:
+                if worker == 0:
+                    for other in range(1, parts):
+                        _add_into(grads[0], grads[other])
+                    _clip_gradients(grads[0], sizes, has_bias, hyper)
+                _barrier(sync, workers)
+                summed = parts
+            for part in range(worker, parts, workers):
+                if by_units:  # layer 0's units of this part, fused with their gradient
+                    _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
+                                      parts, unit_rows, optimizer_code, hyper, lr,
+                                      step_size, into_velocity)
+                first = min(shared + part * chunk, n_params)
+                _update(params, grads, state, first, min(first + chunk, n_params),
+                        optimizer_code, hyper, lr, step_size, summed)
+            _barrier(sync, workers)
+            if worker == 0:
+                totals[0, T_BATCHES] += 1
         if worker == 0 and (totals[0, T_DIVERGED] != 0 or not all_finite(params)):
             totals[0, T_DIVERGED] = 1.0
             _copy_flat(params, saved_params)
@@ -543,6 +530,7 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
         _barrier(sync, workers)  # every worker reads the verdict after worker 0 wrote it
         if totals[0, T_DIVERGED] != 0:
             break
+    restore_mode(mode)
 
 
 @kernel(internal=True)
@@ -590,5 +578,4 @@ def evaluate(totals, net, params, acts, data, order, codes, capacity):
 
 
 # Python entry points of the kernels above (see ``_jit.python_entry``).
-train_batches = python_entry(_train_batches)
 gather_rows = python_entry(_gather_rows)

@@ -2,7 +2,7 @@
 
 The layout is fastnn's (``network``): ``params`` holds each layer's W (units, inputs)
 then b (units,), the workspace holds ``capacity`` rows per layer. What differs from
-``network.train_batches`` is the objective and the update, which follow
+``network.train_epochs`` is the objective and the update, which follow
 scikit-learn 1.9's ``MLPClassifier``/``MLPRegressor`` term by term:
 
   J = sum_i s_i L_i / S + alpha / (2 S) * sum_l |W_l|^2       (S = sum_i s_i of the batch)

@@ -324,8 +324,8 @@ SPLIT_CASES = {
 }
 
 
-def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimizer, parts=2):
-    """kn.train_batches over one epoch, each batch in ``parts`` parts, with a team of
+def run_train_epoch(model, x, labels, batch_size, unit_rows, workers, optimizer, parts=2):
+    """kn.train_epochs over one epoch, each batch in ``parts`` parts, with a team of
     ``workers`` threads; returns (summed totals, params, optimizer state)."""
     dtype = model.dtype
     n = x.shape[0]
@@ -337,21 +337,23 @@ def run_train_batches(model, x, labels, batch_size, unit_rows, workers, optimize
                np.zeros(workspace, dtype))
     data = (x.astype(dtype), np.zeros((0, sizes[-1]), dtype), labels,
             np.linspace(0.5, 1.5, n).astype(dtype))
-    order = np.random.default_rng(5).permutation(n)
+    orders = np.random.default_rng(5).permutation(n)[np.newaxis]
     n_batches = -(-n // batch_size)
-    totals = np.zeros((parts, codes.N_TOTALS))
+    totals = np.zeros((1, parts, codes.N_TOTALS))
+    saved = (np.empty_like(params), np.empty_like(buffers[2]))
     sync = np.zeros(2, np.int64)
     run_codes = (LOSSES["sparse_categorical_crossentropy"], codes.SPARSE_ACCURACY, False)
-    args = (totals, model._net, buffers, data, order, batch_size, unit_rows, run_codes,
+    args = (totals, model._net, buffers, saved, data, orders, batch_size, unit_rows,
+            run_codes,
             (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)),
             model._dropout_spec(0))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        helpers = [pool.submit(kn.train_batches, (w, workers, sync), *args)
+        helpers = [pool.submit(kn.train_epochs, (w, workers, sync), *args)
                    for w in range(1, workers)]
-        kn.train_batches((0, workers, sync), *args)
+        kn.train_epochs((0, workers, sync), *args)
         for helper in helpers:
             helper.result()
-    return totals.sum(axis=0), params, buffers[2]
+    return totals[0].sum(axis=0), params, buffers[2]
 
 
 @pytest.mark.parametrize("case", list(SPLIT_CASES))
@@ -371,7 +373,7 @@ def test_both_splits_agree_and_ignore_the_team_size(case, batch_size):
     runs = {}
     for split, unit_rows in splits.items():
         for workers in (1, 2, 3, 4):
-            runs[split, workers] = run_train_batches(
+            runs[split, workers] = run_train_epoch(
                 model, x, labels, batch_size, unit_rows, workers, Adam(0.01), parts=4)
             for one, other in zip(runs[split, 1], runs[split, workers]):
                 np.testing.assert_array_equal(one, other)
@@ -403,9 +405,9 @@ def test_unit_split_sgd_accumulating_into_the_velocity_follows_keras_rule(case, 
     x = rng.standard_normal((29, 9))
     labels = rng.integers(0, 4, 29).astype(np.int64)
     for batch_size in (7, 29):
-        by_rows = run_train_batches(model, x, labels, batch_size, 0, 1,
+        by_rows = run_train_epoch(model, x, labels, batch_size, 0, 1,
                                     SGD(0.1, **PLAIN_SGD[case]))
-        by_units = [run_train_batches(model, x, labels, batch_size, 4, workers,
+        by_units = [run_train_epoch(model, x, labels, batch_size, 4, workers,
                                       SGD(0.1, **PLAIN_SGD[case])) for workers in (1, 2)]
         for one, two in zip(*by_units):
             np.testing.assert_array_equal(one, two)
@@ -459,7 +461,7 @@ def test_public_kernels_keep_a_python_entry_point():
             if isinstance(obj, numba.core.dispatcher.Dispatcher) and not name.startswith("_"):
                 public.append(f"{module}.{name}")
                 assert not obj.targetoptions.get("no_cpython_wrapper"), public[-1]
-    assert numba.config.DISABLE_JIT or "network.train_batches" in public
+    assert numba.config.DISABLE_JIT or "network.train_epochs" in public
 
     def layer_sum(x):
         return x.sum()

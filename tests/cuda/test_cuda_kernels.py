@@ -318,7 +318,7 @@ NO_DROPOUT = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zero
 
 
 def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
-    """The CPU train_epoch (split by rows) from fresh buffers; returns (totals, params,
+    """The CPU train_epochs over one epoch (split by rows) from fresh buffers; returns (totals, params,
     state).
 
     The CPU splits each batch into parts with their own gradient buffers and
@@ -331,9 +331,11 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     buffers = (params.copy(), np.zeros((parts, params.size), params.dtype),
                np.zeros((2, params.size), params.dtype),
                np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
+    saved = (np.empty_like(params), np.empty_like(buffers[2]))
     alone = (0, 1, np.zeros(2, np.int64))  # (worker, workers, barrier): no team
-    cpu_network.train_batches(alone, totals, net, buffers, data, order, batch_size, 0,
-                              run_codes, optimizer, NO_DROPOUT)  # unit_rows 0: split by rows
+    cpu_network.train_epochs(alone, totals[np.newaxis], net, buffers, saved, data,
+                             order[np.newaxis], batch_size, 0,  # unit_rows 0: split by rows
+                             run_codes, optimizer, NO_DROPOUT)
     return totals.sum(axis=0), buffers[0], buffers[2]
 
 
@@ -399,10 +401,15 @@ def test_train_epoch_stops_updating_at_a_non_finite_loss():
     rates = rates_array(dtype, 4, 0.1, hyper)
     args = (net, params, (x, y, labels, weights), np.arange(7, dtype=np.int64), 2,
             (loss, codes.NO_ACCURACY, False), (codes.SGD, hyper, rates))
-    totals, want, _ = cpu_train_epoch(*args)
+    totals, rolled_back, _ = cpu_train_epoch(*args)
     got_totals, got, _ = gpu_train_epoch(*args)
     assert totals[codes.T_DIVERGED] == 1 and totals[codes.T_BATCHES] == 1
     np.testing.assert_allclose(got_totals, totals, rtol=1e-12)
+    # The CPU puts back the epoch's starting weights (the model's rollback); the
+    # device leaves them after the last finite batch, the first one's update.
+    np.testing.assert_array_equal(rolled_back, params)
+    first_batch = args[:3] + (args[3][:2],) + args[4:]
+    _, want, _ = cpu_train_epoch(*first_batch)
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
