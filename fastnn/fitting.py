@@ -9,7 +9,6 @@ import time
 from functools import cache
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ._validation import boolean, non_negative_float, positive_int
 from .callbacks import Callback, History, TerminateOnNaN
@@ -363,4 +362,6 @@ def _blas_pools():
     """threadpoolctl's controller of the BLAS libraries loaded by the first fit (the
     kernels' own among them), made once: a fresh ``threadpool_limits`` scans every
     loaded library again, ~1 ms per fit."""
+    from threadpoolctl import ThreadpoolController  # only with OpenBLAS: not on import
+
     return ThreadpoolController()
