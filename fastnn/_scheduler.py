@@ -66,6 +66,8 @@ class TeamRunner:
 
     def team_sizes(self):
         """Team sizes worth trying: Numba's thread setting, capped at the kernel's parts."""
+        if self.parts == 1:  # asking Numba its thread setting costs ~1 us
+            return [1]
         largest = min(self.parts, _threads.team_size())
         return [largest, 1] if largest > 1 else [1]
 

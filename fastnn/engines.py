@@ -26,6 +26,8 @@ CALL_SECONDS = 0.02
 SPLIT_UNITS_UP_TO = 128
 # Rows per part at least when a mini-batch is split across threads.
 MIN_ROWS_PER_PART = 8
+# Sample indices of an unshuffled run kept for the next fit call, at most (32 KB).
+_KEPT_ORDERS = 4096
 
 
 def part_count(batch_size):
@@ -56,6 +58,8 @@ class CpuEngine:
         self._grads = None
         self._saved = None  # train_epochs' epoch-start snapshot (params, state)
         self._runners = {}
+        self._plan = None  # (key, what _run passes for it): see _call_plan
+        self._in_order = None  # see in_order
 
     def workspace(self, capacity):
         """(acts, deltas) for training batches of up to ``capacity`` rows, each
@@ -103,21 +107,55 @@ class CpuEngine:
         self._run(runner, runner.pick(), batches, epoch_totals, data, orders, batch_size,
                   min(batch_size, orders.shape[1]), hyper, rates,
                   self.model.optimizer.iterations)
-        totals = epoch_totals.sum(axis=1)
+        # One part: its row is the sum (0.0 + x, as np.sum starts, without its ~2 us).
+        totals = (epoch_totals[:, 0] + 0.0 if runner.parts == 1
+                  else epoch_totals.sum(axis=1))
+        if totals.shape[0] == 1:  # one epoch: run, or diverged and marked
+            return totals
         diverged = np.flatnonzero(totals[:, codes.T_DIVERGED])
         return totals[:diverged[0] + 1] if diverged.size else totals
+
+    def in_order(self, count, n):
+        """``count`` rows of 0 .. n-1 for ``train_epochs`` without shuffling; a small
+        one is kept for the next call of the same shape (the kernels only read it)."""
+        if self._in_order is not None and self._in_order.shape == (count, n):
+            return self._in_order
+        orders = np.empty((count, n), dtype=np.int64)
+        orders[:] = np.arange(n)
+        if count * n <= _KEPT_ORDERS:
+            self._in_order = orders
+        return orders
 
     def _run(self, runner, workers, batches, epoch_totals, data, orders, batch_size,
              capacity, hyper, rates, step):
         """``train_epochs`` over ``orders`` (E, n) on a team of ``workers``, in a
         workspace of ``capacity`` rows (the epoch's batch size: one workspace serves
         every chunk of it); ``step`` is the first batch's training step (dropout's)."""
-        model, parts = self.model, runner.parts
-        unit_rows = self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0
-        runner.run(workers, batches, epoch_totals, model._net,
-                   self._buffers(capacity, parts), self._snapshot(),
-                   data, orders, batch_size, unit_rows, model._codes(),
-                   (model.optimizer.code, hyper, rates), model._dropout_spec(step))
+        model = self.model
+        buffers, saved, unit_rows, model_codes = self._call_plan(batch_size, capacity,
+                                                                 runner.parts)
+        runner.run(workers, batches, epoch_totals, model._net, buffers, saved, data, orders,
+                   batch_size, unit_rows, model_codes, (model.optimizer.code, hyper, rates),
+                   model._dropout_spec(step))
+
+    def _call_plan(self, batch_size, capacity, parts):
+        """(buffers, snapshot, unit_rows, codes) of ``_run``, kept from the last call
+        while the batch size, capacity and parts stay and the model's arrays, loss and
+        metrics are the same objects (compile and build replace them): a small
+        problem's fit is one short kernel call, and working these out again cost
+        about as much as the call."""
+        model = self.model
+        plan = self._plan
+        if (plan is None or plan[0] != (batch_size, capacity, parts)
+                or plan[1] is not model.params or plan[2] is not model._state
+                or plan[3] is not model._loss_spec or plan[4] is not model._metric_logs):
+            unit_rows = (self.unit_rows(batch_size, parts)
+                         if batch_size <= SPLIT_UNITS_UP_TO else 0)
+            plan = self._plan = ((batch_size, capacity, parts), model.params, model._state,
+                                 model._loss_spec, model._metric_logs,
+                                 (self._buffers(capacity, parts), self._snapshot(), unit_rows,
+                                  model._codes()))
+        return plan[5]
 
     def _runner(self, batch_size, parts):
         """The TeamRunner of a batch size, made on first use: its timings carry over."""

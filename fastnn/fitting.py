@@ -9,7 +9,6 @@ import time
 from functools import cache
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ._validation import boolean, non_negative_float, positive_int
 from .callbacks import Callback, History, TerminateOnNaN
@@ -57,25 +56,30 @@ def fit_settings(where, batch_size, epochs, initial_epoch, validation_split, ver
 _training = {"models": {}, "lock": threading.Lock()}
 
 
-@contextlib.contextmanager
-def training(models, where):
-    """Mark ``models`` as training for the duration; a RuntimeError if one already is
-    (a fit in another thread, or a fit started from one of its own callbacks): two
-    fits would write the same buffers."""
-    ids = [id(model) for model in models]
-    with _training["lock"]:
-        for i, key in enumerate(ids):
-            if key in _training["models"]:
-                name = "the model" if where == "fit" else f"models[{i}]"
-                raise RuntimeError(f"{where}: {name} is already training (in another thread, "
-                                   "or from one of its own callbacks); wait for that fit to "
-                                   "end.")
-        _training["models"].update(dict.fromkeys(ids, threading.get_ident()))
-    try:
-        yield
-    finally:
+class training:
+    """Mark ``models`` as training for the duration (a context manager); a
+    RuntimeError if one already is (a fit in another thread, or a fit started from
+    one of its own callbacks): two fits would write the same buffers. A class, not a
+    generator-based context: it is entered on every fit call."""
+
+    def __init__(self, models, where):
+        self.ids = [id(model) for model in models]
+        self.where = where
+
+    def __enter__(self):
         with _training["lock"]:
-            for key in ids:
+            running = _training["models"]
+            for i, key in enumerate(self.ids):
+                if key in running:
+                    name = "the model" if self.where == "fit" else f"models[{i}]"
+                    raise RuntimeError(f"{self.where}: {name} is already training (in another "
+                                       "thread, or from one of its own callbacks); wait for "
+                                       "that fit to end.")
+            running.update(dict.fromkeys(self.ids, threading.get_ident()))
+
+    def __exit__(self, *exc_info):
+        with _training["lock"]:
+            for key in self.ids:
                 del _training["models"][key]
 
 
@@ -205,16 +209,19 @@ def _fit_epochs_at_once(model, data, batch_size, shuffle, initial_epoch, epochs,
     n = data[0].shape[0]
     n_batches = -(-n // batch_size)
     hyper = model.optimizer.hyper(model.dtype)
+    # Only History to tell: every finished epoch's logs in one go (per-epoch Python
+    # took longer than a tiny network's whole epoch).
+    only_history = verbose == 0 and all(type(c) is History for c in callbacks)
     epoch, per_call = initial_epoch, 1  # the first call's epoch may compile
     while epoch < epochs and not model.stop_training:
         count = min(per_call, epochs - epoch, max(1, _AT_ONCE_MAX_ORDERS // n))
         rng_state = model._rng.bit_generator.state if shuffle else None
-        orders = np.empty((count, n), dtype=np.int64)
         if shuffle:
+            orders = np.empty((count, n), dtype=np.int64)
             for row in orders:
                 row[:] = model._rng.permutation(n)
         else:
-            orders[:] = np.arange(n)
+            orders = model._engine.in_order(count, n)
         rates = model.optimizer.rates(count * n_batches, model.dtype)
         saved_params, saved_state = model.params.copy(), model._state.copy()
         start = time.perf_counter()
@@ -227,22 +234,24 @@ def _fit_epochs_at_once(model, data, batch_size, shuffle, initial_epoch, epochs,
             raise
         seconds = time.perf_counter() - start
         per_call = max(1, int(_AT_ONCE_SECONDS * totals.shape[0] / max(seconds, 1e-9)))
-        if totals[-1, codes.T_DIVERGED] and shuffle:
+        diverged = bool(totals[-1, codes.T_DIVERGED])
+        if diverged and shuffle:
             # Draw no further than the failing epoch, as epoch by epoch would.
             model._rng.bit_generator.state = rng_state
             for _ in range(totals.shape[0]):
                 model._rng.permutation(n)
-        finished = totals[:-1] if totals[-1, codes.T_DIVERGED] else totals
-        if verbose == 0 and all(type(c) is History for c in callbacks):
-            # Only History to tell: every finished epoch's logs in one go (per-epoch
-            # Python took longer than a tiny network's whole epoch).
+        if only_history:
+            finished = totals[:-1] if diverged else totals
             columns = _epoch_columns(model, finished)
             for callback in callbacks:
                 callback.record_epochs(range(epoch, epoch + finished.shape[0]), columns)
-            model.optimizer.iterations += int(finished[:, codes.T_BATCHES].sum())
+            # Whole numbers: a sum in any order is exact.
+            model.optimizer.iterations += int(sum(finished[:, codes.T_BATCHES].tolist()))
             epoch += finished.shape[0]
             model.epochs_completed = max(model.epochs_completed, epoch)
-            totals = totals[finished.shape[0]:]
+            if not diverged:
+                continue
+            totals = totals[-1:]
         for row in totals:
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
@@ -320,9 +329,11 @@ def _epoch_columns(model, totals):
     (epochs, N_TOTALS): metrics are means over the samples, weighted metrics means
     weighted by the sample weights (0 when every weight is 0, as Keras)."""
     count = np.maximum(totals[:, codes.T_COUNT], 1.0)
-    weight = np.where(totals[:, codes.T_WEIGHT] > 0, totals[:, codes.T_WEIGHT], 1.0)
     columns = {"loss": totals[:, codes.T_LOSS] / count}
+    weight = None
     for name, kind, weighted in model._metric_logs:
+        if weighted and weight is None:
+            weight = np.where(totals[:, codes.T_WEIGHT] > 0, totals[:, codes.T_WEIGHT], 1.0)
         slot = _WEIGHTED_SLOTS[kind] if weighted else _SLOTS[kind]
         columns[name] = totals[:, slot] / (weight if weighted else count)
     return columns
@@ -351,4 +362,6 @@ def _blas_pools():
     """threadpoolctl's controller of the BLAS libraries loaded by the first fit (the
     kernels' own among them), made once: a fresh ``threadpool_limits`` scans every
     loaded library again, ~1 ms per fit."""
+    from threadpoolctl import ThreadpoolController  # only with OpenBLAS: not on import
+
     return ThreadpoolController()

@@ -70,6 +70,7 @@ class Sequential:
         # Dropout masks hash this (not drawn from _rng: shuffling stays as without dropout).
         self._dropout_seed = int(self._rng.bit_generator.seed_seq.generate_state(1, np.uint64)[0])
         self._dropouts = []  # (workspace block, Dropout): block l is layer l's input
+        self._dropout_arrays = None  # _dropout_spec's last arrays, with their settings
         self._state = None
         self._engine = CpuEngine(self)
         self._resume_epoch = None
@@ -161,14 +162,21 @@ class Sequential:
         """What the training kernels take (``fastnn.kernels.dropout``): (blocks, rates,
         modes, keys, step) of the Dropout layers with a rate above 0 (``every``: of all,
         for a group whose models share the layout; rate 0 keeps every value)."""
-        live = [(d, block, layer) for d, (block, layer) in enumerate(self._dropouts)
-                if every or layer.rate > 0]
-        return (np.array([block for _, block, _ in live], dtype=np.int64),
+        # The arrays are kept while the layers' settings are the same: every fit call
+        # passes them, and a small problem's call is a few microseconds of kernel.
+        key = (every, self._dropout_seed,
+               [(block, layer.rate, layer.mode, layer.seed) for block, layer in self._dropouts])
+        if self._dropout_arrays is None or self._dropout_arrays[0] != key:
+            live = [(d, block, layer) for d, (block, layer) in enumerate(self._dropouts)
+                    if every or layer.rate > 0]
+            self._dropout_arrays = (key, (
+                np.array([block for _, block, _ in live], dtype=np.int64),
                 np.array([layer.rate for _, _, layer in live], dtype=np.float64),
                 np.array([layer.mode for _, _, layer in live], dtype=np.int64),
-                np.array([dropout_key(self._dropout_seed if layer.seed is None else layer.seed,
-                                      d) for d, _, layer in live], dtype=np.uint64),
-                np.int64(step))
+                np.array([dropout_key(self._dropout_seed if layer.seed is None
+                                      else layer.seed, d) for d, _, layer in live],
+                         dtype=np.uint64)))
+        return self._dropout_arrays[1] + (np.int64(step),)
 
     def _initial_values(self, index, layer, which, shape):
         """What layer ``index``'s ``which`` initializer draws for ``shape``, checked."""

@@ -114,3 +114,25 @@ def test_a_recompile_with_a_third_optimizer_slot_resizes_the_snapshot():
         m.fit(x, y, batch_size=10, epochs=3, verbose=0)
     np.testing.assert_array_equal(m.params, start_params)
     np.testing.assert_array_equal(m._state, start_state)
+
+
+def test_what_one_fit_keeps_for_the_next_follows_compile_and_set_weights():
+    """fit keeps per-shape state for the next call (buffers, codes, dropout arrays,
+    orders): a recompile with other metrics or loss options, new weights, or a new
+    batch size between calls of the same shapes must take effect as in a fresh model."""
+    x, y = data()
+    kept, fresh = model(), model()
+    kept.fit(x, y, batch_size=7, epochs=2, shuffle=False, verbose=0)
+    weights = [w * 0.5 for w in kept.get_weights()]
+    for m in (kept, fresh):
+        m.compile(optimizer=SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy",
+                  metrics=["mse"], weighted_metrics=["accuracy"])
+        m.set_weights(weights)
+    a = kept.fit(x, y, batch_size=7, epochs=3, shuffle=False, verbose=0)
+    b = fresh.fit(x, y, batch_size=7, epochs=3, shuffle=False, verbose=0)
+    assert a.history == b.history and set(a.history) == {"loss", "mse", "accuracy"}
+    np.testing.assert_array_equal(kept.params, fresh.params)
+    a = kept.fit(x, y, batch_size=70, epochs=1, shuffle=False, verbose=0)
+    b = fresh.fit(x, y, batch_size=70, epochs=1, shuffle=False, verbose=0)
+    assert a.history == b.history
+    np.testing.assert_array_equal(kept.params, fresh.params)
