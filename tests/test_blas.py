@@ -217,3 +217,31 @@ def test_a_batch_of_other_rows_takes_the_general_product():
     assert (table[:, 0] == 32).all()
     for got, want in zip(results, expected):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+
+
+@njit
+def _products(c, a, b, trans_a, trans_b, alpha, beta):
+    blas._gemm(c, a, b, trans_a, trans_b, alpha, beta)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-5), (np.float64, 1e-13)])
+@pytest.mark.parametrize("m, n, k", [(4, 4, 3), (4, 1, 4), (1, 8, 16), (2, 8, 8), (3, 8, 8)])
+@pytest.mark.parametrize("trans_a, trans_b", [(NO, NO), (NO, YES), (YES, NO)])
+def test_small_products_run_as_loops_with_gemms_contract(dtype, tolerance, m, n, k, trans_a,
+                                                         trans_b):
+    """Products of at most LOOP_PRODUCT_UP_TO multiply-adds skip BLAS (2 x 8 x 8 is
+    the last of them here): C = alpha op(A) op(B) + beta C, beta = 0 never reading C,
+    on column blocks as on whole arrays."""
+    assert 2 * 8 * 8 <= blas.LOOP_PRODUCT_UP_TO < 3 * 8 * 8
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    c = np.full((m, n), np.nan, dtype)
+    _products(c, a, b, trans_a, trans_b, -0.5, 0.0)
+    np.testing.assert_allclose(c, -0.5 * product, rtol=tolerance, atol=tolerance)
+    wide = np.ones((m, 2 * n + 1), dtype)  # a column block: rows one stride apart
+    _products(wide[:, 1:n + 1], a, b, trans_a, trans_b, 2.0, 1.0)
+    np.testing.assert_allclose(wide[:, 1:n + 1], 2 * product + 1, rtol=tolerance,
+                               atol=tolerance)
+    assert (wide[:, 0] == 1).all() and (wide[:, n + 1:] == 1).all()
