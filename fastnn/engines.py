@@ -12,6 +12,7 @@ from . import _threads
 from ._scheduler import TeamRunner
 from .kernels import blas, codes
 from .kernels import network as kernels
+from .kernels.layout import Buffers
 
 # Kernel calls per epoch, at most: the progress bar updates and the team size is
 # revisited between calls. On the CPU, once the speed is known, a call also gets at
@@ -173,12 +174,12 @@ class CpuEngine:
         return self._saved
 
     def _buffers(self, capacity, parts):
-        """(params, grads (parts, P), state, acts, deltas) for batches of ``capacity``."""
+        """The ``Buffers`` of batches of up to ``capacity`` rows in ``parts`` parts."""
         model = self.model
         acts, deltas = self.workspace(capacity)
         if self._grads is None or self._grads.shape != (parts, model.params.size):
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
-        return (model.params, self._grads, model._state, acts, deltas)
+        return Buffers(model.params, self._grads, model._state, acts, deltas)
 
     def unit_rows(self, batch_size, parts):
         """Rows per product of the first layer split by units (``train_epochs``'

@@ -14,6 +14,7 @@ from ._validation import boolean, non_negative_float, positive_int
 from .callbacks import Callback, History, TerminateOnNaN
 from .engines import CpuEngine
 from .kernels import blas, codes
+from .kernels.layout import Data
 from .model_data import check_data
 from .progress import EpochProgress
 
@@ -119,8 +120,8 @@ def fit_model(model, x, y, batch_size, epochs, verbose, callbacks, validation_sp
     n = data[0].shape[0]
     if validation_data is None and validation_split > 0:
         split = validation_split_at(where, n, validation_split)
-        validation = tuple(a[split:] if a.shape[0] else a for a in data)
-        data = tuple(a[:split] if a.shape[0] else a for a in data)
+        validation = Data(*(a[split:] if a.shape[0] else a for a in data))
+        data = Data(*(a[:split] if a.shape[0] else a for a in data))
         if class_weight is not None:  # Keras weighs only the training rows by class
             validation = validation[:3] + (np.ones_like(validation[3]),)
     elif validation_data is not None:

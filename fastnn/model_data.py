@@ -5,6 +5,7 @@ import numpy as np
 
 from . import losses as _losses
 from ._validation import numeric_array
+from .kernels.layout import Data
 
 
 def check_inputs(model, where, x, features=None):
@@ -69,5 +70,5 @@ def check_data(model, where, x, y, sample_weight=None, class_weight=None, featur
     y_dense, labels = check_targets(model, where, y, x.shape[0])
     weights = check_weights(model, where, x.shape[0], y_dense, labels, sample_weight,
                             class_weight)
-    return (x, y_dense, labels, weights)
+    return Data(x, y_dense, labels, weights)
 

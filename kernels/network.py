@@ -1,6 +1,8 @@
 """Whole-network passes over the flat buffers: one compiled call per epoch.
 
-The network is data, not code, so one compilation serves every depth and width:
+The network is data, not code, so one compilation serves every depth and width.
+Training takes the named tuples ``layout.Buffers`` and ``Data``; net is a plain
+tuple (see ``layout``):
   net     = (sizes (L+1,) int64, activations (L,) int64, has_bias (L,) bool,
              l2 (L,) float64)
   params  = every layer's W (units, inputs) then b (units,), back to back (P,)
@@ -427,11 +429,11 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     team = (worker, workers, sync): this thread's index, the number of threads
     running this call together, and their shared barrier (int64 (2,) zeros).
     epoch_totals (E, parts, N_TOTALS) float64: each epoch's totals, accumulated per
-    part (the caller sums); orders (E, n); buffers = (params (P,), grads (parts, P),
-    state (2 or 3, P), acts (C,), deltas (C,)) with C >= min(batch_size, n) *
-    sum(sizes); saved = (params (P,), state): scratch for the snapshot taken at each
-    epoch's start; data = (x (N, inputs), y (N, units) or empty, labels (N,) int64 or
-    empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units rather than by
+    part (the caller sums); orders (E, n); buffers: ``Buffers`` (params
+    (P,), grads (parts, P), state (2 or 3, P), acts (C,), deltas (C,)) with C >=
+    min(batch_size, n) * sum(sizes); saved = (params (P,), state): scratch for the
+    snapshot taken at each epoch's start; data: ``Data`` (x (N, inputs), y (N, units)
+    or empty, labels (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units rather than by
     rows (ignored for a one-layer network or a softmax first layer; see the module
     docstring), its products taking at most ``unit_rows`` rows each; 0: split by
     rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper (N_HYPER,),
@@ -489,7 +491,7 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
             at = epoch * n_batches + batch  # the step's row of rates
             step = first_step + at
             if by_units:
-                _first_layer_by_units(team, totals, net, buffers, data[0], batch_order,
+                _first_layer_by_units(team, totals, net, buffers, data.x, batch_order,
                                       unit_rows, spec, step)
             _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes,
                                first_layer, shared, spec, step)
