@@ -137,7 +137,7 @@ class CpuEngine:
                                                                  runner.parts)
         runner.run(workers, batches, epoch_totals, model._net, buffers, saved, data, orders,
                    batch_size, unit_rows, model_codes, (model.optimizer.code, hyper, rates),
-                   model._dropout_spec(step))
+                   (model._dropout_spec(), np.int64(step)))
 
     def _call_plan(self, batch_size, capacity, parts):
         """(buffers, snapshot, unit_rows, codes) of ``_run``, kept from the last call

@@ -430,10 +430,10 @@ class _Run:
         optimizer_codes = np.array([m.optimizer.code for m in models], dtype=np.int64)
         hyper = np.stack([m.optimizer.hyper(dtype) for m in models])
         rates = np.stack([m.optimizer.rates(n_batches, dtype) for m in models])
-        specs = [m._dropout_spec(m.optimizer.iterations, every=True) for m in models]
+        specs = [m._dropout_spec(every=True) for m in models]
         drop_blocks, modes = specs[0][0], specs[0][2]
         drop_rates, keys = np.stack([s[1] for s in specs]), np.stack([s[3] for s in specs])
-        steps = np.array([s[4] for s in specs], dtype=np.int64)
+        steps = np.array([m.optimizer.iterations for m in models], dtype=np.int64)
         team = min(_threads.team_size(), count)
         blocks = np.array_split(np.arange(count), team)
         capacity = min(batch_size, n)

@@ -158,10 +158,11 @@ class Sequential:
                                  f"does not fit its input of {int(sizes[block])} units; "
                                  f"expected (None or 1, None, 1 or {int(sizes[block])}).")
 
-    def _dropout_spec(self, step, every=False):
-        """What the training kernels take (``fastnn.kernels.dropout``): (blocks, rates,
-        modes, keys, step) of the Dropout layers with a rate above 0 (``every``: of all,
-        for a group whose models share the layout; rate 0 keeps every value)."""
+    def _dropout_spec(self, every=False):
+        """The dropout spec the training kernels take (``fastnn.kernels.dropout``):
+        (blocks, rates, modes, keys) of the Dropout layers with a rate above 0, None
+        when there are none (the kernels then compile without dropout); ``every``: of
+        all, for a group whose models share the layout (rate 0 keeps every value)."""
         # The arrays are kept while the layers' settings are the same: every fit call
         # passes them, and a small problem's call is a few microseconds of kernel.
         key = (every, self._dropout_seed,
@@ -176,7 +177,8 @@ class Sequential:
                 np.array([dropout_key(self._dropout_seed if layer.seed is None
                                       else layer.seed, d) for d, _, layer in live],
                          dtype=np.uint64)))
-        return self._dropout_arrays[1] + (np.int64(step),)
+        spec = self._dropout_arrays[1]
+        return spec if every or spec[0].size else None
 
     def _initial_values(self, index, layer, which, shape):
         """What layer ``index``'s ``which`` initializer draws for ``shape``, checked."""

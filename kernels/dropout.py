@@ -21,7 +21,10 @@ rows share row 0's mask (noise_shape (1, units)); bit 1: all units share unit 0'
 A dropout spec, as the training kernels take it: (blocks (D,) int64, rates (D,)
 float64, modes (D,) int64, keys (D,) uint64); dropout d acts on workspace block
 blocks[d] (0: the inputs, l >= 1: layer l - 1's output), several on one block in
-order.
+order; or None, for a model without dropout. The three kernels that take a spec are
+compiled apart for None, with their bodies pruned (Numba drops an ``if spec is None``
+branch by the argument's type before typing the rest), so a model without dropout
+compiles none of the dropout code.
 """
 import math
 
@@ -90,18 +93,23 @@ def _mask_scale(a, rate, mode, key, step, row0, unit0):
             values[j] = values[j] * scale if np.int64(bits) >= threshold else zero
 
 
-@kernel(inline="always")
+@kernel(internal=True)
 def _drop_block(a, spec, block, step, row0, unit0):
     """Every dropout of workspace block ``block``, in order, on a: (n, units) (batch
     rows row0.., units unit0..)."""
+    if spec is None:
+        return
     blocks, rates, modes, keys = spec
     for d in range(blocks.shape[0]):
         if blocks[d] == block:
             _mask_scale(a, rates[d], modes[d], keys[d], step, row0, unit0)
 
 
-@kernel(inline="always")
+@kernel(internal=True)
 def _has_dropout(spec, block):
+    """Whether a dropout acts on workspace block ``block``."""
+    if spec is None:
+        return False
     blocks = spec[0]
     for d in range(blocks.shape[0]):
         if blocks[d] == block:
@@ -109,7 +117,7 @@ def _has_dropout(spec, block):
     return False
 
 
-@kernel(inline="always")
+@kernel(internal=True)
 def _undrop_block(d, a, spec, block, step, row0, code):
     """Backward through block ``block``'s dropouts (in reverse) and then the
     activation ``code`` that produced it: d (n, units) holds dJ/d(dropped output) and
@@ -118,6 +126,8 @@ def _undrop_block(d, a, spec, block, step, row0, code):
     After relu or sigmoid the mask is read off a rather than hashed again: where a
     is 0 (dropped, or relu's zero, or sigmoid's underflow) the gradient is 0 either
     way, elsewhere d is scaled. Other activations have nonzero derivatives at 0."""
+    if spec is None:
+        return
     blocks, rates, modes, keys = spec
     keep = 1.0
     for k in range(blocks.shape[0] - 1, -1, -1):

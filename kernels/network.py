@@ -104,27 +104,13 @@ def _block(count, part, parts):
 
 
 @kernel(inline="always")
-def forward(acts, params, net, x, first, last, capacity, first_layer):
+def forward(acts, params, net, x, first, last, capacity, first_layer, dropout, step):
     """Run layers ``first_layer``.. on x, rows first..last of the batch; returns the
     output view (last - first, units_L). Layer l's output goes to rows first..last
     of the workspace's block l + 1; x may live outside ``acts`` (predict reads the
-    caller's rows in place).
+    caller's rows in place). ``dropout``: a spec (see ``fastnn.kernels.dropout``)
+    applied at training step ``step`` to the layers' outputs, or None (inference).
     """
-    sizes, activations, has_bias, _ = net
-    a = x
-    for layer in range(first_layer, activations.shape[0]):
-        w, b = _layer_params(params, sizes, has_bias, layer)
-        out = _layer_rows(acts, sizes, layer + 1, first, last, capacity)
-        dense_forward(out, a, w, b, activations[layer])
-        a = out
-    return a
-
-
-@kernel(inline="always")
-def train_forward(acts, params, net, x, first, last, capacity, first_layer, dropout, step):
-    """``forward`` with dropout (a spec, see ``fastnn.kernels.dropout``) at training
-    step ``step`` on the outputs of layers ``first_layer``..L-2; rows first..last are
-    those rows of the batch (the mask's row numbers)."""
     sizes, activations, has_bias, _ = net
     a = x
     for layer in range(first_layer, activations.shape[0]):
@@ -227,8 +213,7 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
     if first_layer == 0:
         _gather_rows(a, x, order[first:last])
         _drop_block(a, dropout, ZERO, step, first, ZERO)
-    out = train_forward(acts, params, net, a, first, last, capacity, first_layer, dropout,
-                        step)
+    out = forward(acts, params, net, a, first, last, capacity, first_layer, dropout, step)
     d_out = _layer_rows(deltas, sizes, n_layers, first, last, capacity)
     total = _output_delta(d_out, out, y, labels, weights, order[first:last], loss,
                           activations[n_layers - 1], batch_rows)
@@ -438,8 +423,8 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     docstring), its products taking at most ``unit_rows`` rows each; 0: split by
     rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper (N_HYPER,),
     rates (E * n_batches, 2) [lr, step_size], the epochs' steps in sequence);
-    dropout = (blocks, rates, modes, keys, step): a spec (``fastnn.kernels.dropout``)
-    and the training step of the first batch (the mask's counter; D = 0: none).
+    dropout = (spec, step): a dropout spec (``fastnn.kernels.dropout``) or None, and
+    the training step of the first batch (the mask's counter).
 
     Worker w computes parts w, w + workers, ... of every step. The arithmetic does
     not depend on ``workers``: one thread gives bitwise the result of two. An epoch
@@ -456,7 +441,7 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     params, grads, state, acts, deltas = buffers
     saved_params, saved_state = saved
     optimizer_code, hyper, rates = optimizer
-    spec, first_step = dropout[:4], dropout[4]
+    spec, first_step = dropout
     sizes, activations, has_bias, l2 = net
     parts = grads.shape[0]
     # A softmax normalizes over all of a layer's units, so that layer splits by rows;
@@ -557,7 +542,7 @@ def predict(out, net, params, acts, x, capacity):
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
         result = forward(acts, params, net, x[start:stop], ZERO, stop - start, capacity,
-                         ZERO)
+                         ZERO, None, ZERO)
         for i in range(stop - start):
             for j in range(result.shape[1]):
                 out[start + i, j] = result[i, j]
@@ -573,7 +558,8 @@ def evaluate(totals, net, params, acts, data, order, codes, capacity):
     n = x.shape[0]
     for start in range(0, n, capacity):
         stop = min(start + capacity, n)
-        out = forward(acts, params, net, x[start:stop], ZERO, stop - start, capacity, ZERO)
+        out = forward(acts, params, net, x[start:stop], ZERO, stop - start, capacity, ZERO,
+                      None, ZERO)
         totals[T_LOSS] += batch_loss(out, y, labels, weights, order[start:stop], loss)
         _accumulate_metrics(totals, out, y, labels, weights, order[start:stop], accuracy,
                             errors)

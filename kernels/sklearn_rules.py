@@ -123,7 +123,7 @@ def _accumulate_gradient(grads, params, net, acts, deltas, data, order, loss, ac
     rows = order.shape[0]
     a0 = _layer_rows(acts, sizes, ZERO, ZERO, rows, capacity)
     _gather(a0, x, csr, order)
-    out = forward(acts, params, net, a0, ZERO, rows, capacity, ZERO)
+    out = forward(acts, params, net, a0, ZERO, rows, capacity, ZERO, None, ZERO)
     d_out = _layer_rows(deltas, sizes, n_layers, ZERO, rows, capacity)
     total = _output_loss_delta(d_out, out, y, weights, order, loss)
     beta = 1.0 if accumulate else 0.0

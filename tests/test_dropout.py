@@ -150,7 +150,7 @@ def test_gradients_match_finite_differences():
     x, labels = data(n=9)
     y = np.eye(3)[labels]
     n = len(x)
-    spec = model._dropout_spec(0)[:4]
+    spec = model._dropout_spec()
     acts = np.empty(n * int(model._net[0].sum()))
     deltas, grads = np.empty_like(acts), np.empty_like(model.params)
     data_ = (x, y, np.zeros(0, np.int64), np.ones(n))

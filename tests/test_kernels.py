@@ -63,7 +63,7 @@ def kernel_gradients(model, x, y_dense, labels, weights, loss):
     n = x.shape[0]
     total, out = loss_and_gradients(grads, model._net, model.params, acts, deltas, data,
                                        np.arange(n), 0, n, LOSSES[loss], n, 0, True,
-                                       model._dropout_spec(0)[:4], 0)
+                                       model._dropout_spec(), 0)
     return total, out.copy(), grads
 
 
@@ -275,6 +275,8 @@ def test_fit_compiles_no_python_entry_point_and_the_twins_cache_apart(tmp_path):
 
 
 def test_one_compilation_per_dtype_serves_every_architecture():
+    """(Models with dropout compile apart: other tests in this process may have.)"""
+    already = {f.__name__: len(f.signatures) for f in (kn.train_epochs, kn.predict)}
     before = {}
     x = np.random.default_rng(0).random((20, 6))
     for sizes, acts in (([6, 5, 2], ["relu", "softmax"]),
@@ -289,7 +291,7 @@ def test_one_compilation_per_dtype_serves_every_architecture():
         if before:
             assert count == before, "a new architecture triggered a recompilation"
         before = count
-    assert all(c <= 2 for c in before.values()), before
+    assert all(before[name] - already[name] <= 2 for name in before), (already, before)
 
 
 def test_kernels_flush_denormals_inside_and_restore_the_mode_after():
@@ -347,7 +349,7 @@ def run_train_epoch(model, x, labels, batch_size, unit_rows, workers, optimizer,
     args = (totals, model._net, buffers, saved, data, orders, batch_size, unit_rows,
             run_codes,
             (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)),
-            model._dropout_spec(0))
+            (model._dropout_spec(), np.int64(0)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         helpers = [pool.submit(kn.train_epochs, (w, workers, sync), *args)
                    for w in range(1, workers)]

@@ -313,9 +313,8 @@ def make_data(n, sizes, loss, dtype, seed=7):
     return x, y, labels, weights
 
 
-# The CPU kernels' dropout spec (blocks, rates, modes, keys, step) with no Dropout layer.
-NO_DROPOUT = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.uint64),
-              np.int64(0))
+# The CPU epoch kernel's dropout argument (spec, step) with no Dropout layer.
+NO_DROPOUT = (None, np.int64(0))
 
 
 def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):

@@ -42,7 +42,7 @@ def test_one_fit_call_costs_few_kernel_calls(timing):
     args = (np.zeros((1, parts, codes.N_TOTALS)), model._net, buffers, saved, data,
             engine.in_order(1, 4), 4, unit_rows, model_codes,
             (model.optimizer.code, model.optimizer.hyper(model.dtype),
-             model.optimizer.rates(1, model.dtype)), model._dropout_spec(0))
+             model.optimizer.rates(1, model.dtype)), (model._dropout_spec(), np.int64(0)))
 
     def fit_calls():
         for _ in range(CALLS):
