@@ -13,6 +13,8 @@ us more than a plain tuple (3.6-3.8 us): a tenth of a one-row predict.
 """
 from collections import namedtuple
 
+from .views import matrix_view
+
 # params (P,), grads (parts, P), state (slots, P), acts and deltas: the workspace
 Buffers = namedtuple("Buffers", "params grads state acts deltas")
 # x (N, inputs), y (N, units) or empty, labels (N,) int64 or empty, weights (N,)
@@ -25,7 +27,7 @@ def layer_params(params, sizes, has_bias, layer):
     for l in range(layer):
         offset += sizes[l + 1] * sizes[l] + (sizes[l + 1] if has_bias[l] else 0)
     inputs, units = sizes[layer], sizes[layer + 1]
-    w = params[offset:offset + units * inputs].reshape((units, inputs))
+    w = matrix_view(params, offset, units, inputs)
     offset += units * inputs
     b = params[offset:offset + (units if has_bias[layer] else 0)]
     return w, b

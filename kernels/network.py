@@ -51,6 +51,7 @@ from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .layout import layer_params
+from .views import matrix_view
 from .losses import _accumulate_metrics, _output_delta, batch_loss
 from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, H_MOMENTUM,
                          H_WEIGHT_DECAY, _add_velocity, _apply_update, _clip_gradients)
@@ -74,8 +75,7 @@ def _layer_rows(buffer, sizes, layer, first, last, capacity):
     """View (last - first, sizes[layer]) of rows first..last of layer ``layer``'s block
     in a workspace buffer of ``capacity`` rows per layer."""
     offset = capacity * _units_before(sizes, layer) + first * sizes[layer]
-    return buffer[offset:offset + (last - first) * sizes[layer]].reshape(
-        (last - first, sizes[layer]))
+    return matrix_view(buffer, offset, last - first, sizes[layer])
 
 
 @kernel(internal=True)
@@ -270,7 +270,7 @@ def _unit_block(deltas, rows, first, last):
     these rather than in column blocks of the workspace, so the dense kernels see
     the C-contiguous layout they are already compiled for: a second layout compiled
     gemm and the activation kernels twice."""
-    return deltas[rows * first:rows * last].reshape((rows, last - first))
+    return matrix_view(deltas, rows * first, rows, last - first)
 
 
 @kernel(internal=True)
