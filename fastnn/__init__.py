@@ -11,7 +11,8 @@ from .model import Sequential, load_model
 from .seeding import set_random_seed
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "Dropout", "Sequential", "fit_many", "cross_validation_weights", "sweep", "SweepResult", "load_model", "set_random_seed", "callbacks", "datasets",
+__all__ = ["Dense", "Dropout", "Sequential", "fit_many", "cross_validation_weights", "sweep",
+           "SweepResult", "load_model", "set_random_seed", "callbacks", "datasets",
            "initializers", "optimizers", "regularizers", "schedules", "__version__"]
 
 # Imported on first use (PEP 562): a script that only trains one model starts without

@@ -51,12 +51,12 @@ from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .layout import layer_params
-from .views import matrix_view
 from .losses import _accumulate_metrics, _output_delta, batch_loss
 from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, H_MOMENTUM,
                          H_WEIGHT_DECAY, _add_velocity, _apply_update, _clip_gradients)
 from .prefetch import prefetch_row_head
 from .sync import _barrier
+from .views import matrix_view
 
 _ALIGN = 16  # part boundaries in the flat buffers fall on whole SIMD vectors
 # Layer and row numbers as NumPy ints, so the helpers they go to compile once
@@ -414,14 +414,14 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     team = (worker, workers, sync): this thread's index, the number of threads
     running this call together, and their shared barrier (int64 (2,) zeros).
     epoch_totals (E, parts, N_TOTALS) float64: each epoch's totals, accumulated per
-    part (the caller sums); orders (E, n); buffers: ``Buffers`` (params
-    (P,), grads (parts, P), state (2 or 3, P), acts (C,), deltas (C,)) with C >=
-    min(batch_size, n) * sum(sizes); saved = (params (P,), state): scratch for the
-    snapshot taken at each epoch's start; data: ``Data`` (x (N, inputs), y (N, units)
-    or empty, labels (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units rather than by
-    rows (ignored for a one-layer network or a softmax first layer; see the module
-    docstring), its products taking at most ``unit_rows`` rows each; 0: split by
-    rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper (N_HYPER,),
+    part (the caller sums); orders (E, n); buffers: ``Buffers`` (params (P,), grads
+    (parts, P), state (2 or 3, P), acts (C,), deltas (C,)) with C >= min(batch_size,
+    n) * sum(sizes); saved = (params (P,), state): scratch for the snapshot taken at
+    each epoch's start; data: ``Data`` (x (N, inputs), y (N, units) or empty, labels
+    (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units
+    rather than by rows (ignored for a one-layer network or a softmax first layer;
+    see the module docstring), its products taking at most ``unit_rows`` rows each;
+    0: split by rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper (N_HYPER,),
     rates (E * n_batches, 2) [lr, step_size], the epochs' steps in sequence);
     dropout = (spec, step): a dropout spec (``fastnn.kernels.dropout``) or None, and
     the training step of the first batch (the mask's counter).
