@@ -38,7 +38,7 @@ from .codes import SOFTMAX, T_BATCHES, T_DIVERGED, T_LOSS
 from .dense import NO, YES, bias_gradient
 from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import flush_denormals, restore_mode
-from .losses import _accumulate_metrics, _output_delta
+from .group_loss import _group_output_delta
 from .network import (ONE, ZERO, _add_l2_gradient, _copy, _gather_rows, _l2_penalty,
                       _third_slot)
 from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, _apply_update,
@@ -205,7 +205,7 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
     the workspaces this thread's own, C >= ``workspace_size(sizes, capacity, M)``
     for capacity = min(batch_size, n) and M = last - first;
     data = (x (N, inputs), y (N, units) or empty, labels (N,) or empty,
-    weights (K, N)); block = (first, last, active (K,) uint8, products): models
+    weights (N, K)); block = (first, last, active (K,) uint8, products): models
     whose flag is 0 are skipped, and products = ``product_table(...)`` for the block;
     a model whose batch loss turns non-finite gets 0 there and
     totals[model, T_DIVERGED] = 1, and is left as it was after its last good step;
@@ -217,10 +217,9 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
     each model's masked copy of them (in the deltas' block 0, otherwise unused).
     """
     params, grads, state, acts, deltas = buffers
-    x, y, labels, weights = data
+    x = data[0]
     sizes, activations, has_bias, l2 = net
     first, last, active, products = block
-    loss, accuracy, errors = codes
     optimizer_codes, hyper, rates = optimizer
     n_layers = activations.shape[0]
     models = totals.shape[0]
@@ -270,21 +269,10 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
             if layer < n_layers - 1:
                 _drop_models(out, dropout, layer + 1, batch, first, active, units)
             a = out
-        # Output deltas and metrics, model by model, into the last workspace block.
-        units = sizes[n_layers]
+        # Output deltas, loss and metrics of the block into the last workspace block.
         d_out = _wide_rows(deltas, sizes, n_layers, rows, capacity, block_models)
-        for m in range(block_models):
-            k = first + m
-            if not active[k]:
-                d_out[:, m * units:(m + 1) * units] = 0
-                continue
-            out_m = a[:, m * units:(m + 1) * units]
-            total = _output_delta(d_out[:, m * units:(m + 1) * units], out_m, y, labels,
-                                  weights[k], batch_order, loss, activations[n_layers - 1],
-                                  rows)
-            _accumulate_metrics(totals[k], out_m, y, labels, weights[k], batch_order,
-                                accuracy, errors)
-            totals[k, T_LOSS] += total
+        _group_output_delta(totals, d_out, a, data, batch_order, codes,
+                            activations[n_layers - 1], block)
         # Backward through layers L-1 .. 1: the products model by model, the bias
         # gradients and activation derivatives over the whole block.
         for layer in range(n_layers - 1, 0, -1):
