@@ -118,6 +118,23 @@ def test_per_model_sample_weights_equal_weighted_fits():
         assert max_relative(mine, theirs) < 1e-12
 
 
+def test_class_weights_equal_weighted_fits():
+    """Class weights scale every model's column of the group's (samples, models)
+    weights."""
+    x, y = data()
+    class_weight = {0: 2.0, 1: 0.5, 2: 1.5}
+    group = [model(i) for i in range(3)]
+    histories = fastnn.fit_many(group, x, y, epochs=2, batch_size=16, shuffle=False,
+                                verbose=0, class_weight=class_weight)
+    for i, mine in enumerate(group):
+        theirs = model(i)
+        expected = theirs.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0,
+                              class_weight=class_weight)
+        assert max_relative(mine, theirs) < 1e-12
+        np.testing.assert_allclose(histories[i].history["loss"], expected.history["loss"],
+                                   rtol=1e-12)
+
+
 def test_cross_validation_equals_separate_fits():
     """K folds as K models with 0/1 weights, each validated on its held-out rows."""
     x, y = data(n=100)
