@@ -31,6 +31,13 @@ def _bias_activation(z, b, code):
     slope = z.dtype.type(LEAKY_RELU_SLOPE)
     for i in range(n):
         row = z[i]
+        if has_bias and code == RELU:
+            # One pass, not two: relu's epilogue is bound by loads and stores. A
+            # (32, 256) block (fit_many's 8 models of 32 units) took 0.5-0.9 us
+            # against 1.4; the same bits.
+            for j in range(units):
+                row[j] = _activate(row[j] + b[j], RELU, zero, one, slope)
+            continue
         if has_bias:
             for j in range(units):
                 row[j] += b[j]

@@ -101,15 +101,23 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
         if i + _AHEAD < n:
             _prefetch_targets(y, labels, weights, order[i + _AHEAD])
         sample = order[i]
-        w = weights[sample]
-        p = out[i]
-        total += w * _sample_loss_of(p, y, labels, sample, code, from_logits, keep, add,
-                                     width)
-        _row_delta(d[i], p, y, labels, sample, code, from_logits, collapses,
-                   _row_scale(code, w, batch_rows, units, out), keep, add, width)
+        total += _row_loss_delta(d[i], out[i], y, labels, weights[sample], sample, code,
+                                 from_logits, collapses, keep, add, width, batch_rows)
     if not collapses:
         _activation_backward(d, out, activation)
     return total
+
+
+@kernel(inline="always")
+def _row_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, keep, add,
+                    width, batch_rows):
+    """w * L of one output row p (units,) of sample ``sample``, weighted w, and its
+    delta written to d (units,) (see ``_output_delta``; before the output
+    activation's derivative unless ``collapses``)."""
+    loss = w * _sample_loss_of(p, y, labels, sample, code, from_logits, keep, add, width)
+    _row_delta(d, p, y, labels, sample, code, from_logits, collapses,
+               _row_scale(code, w, batch_rows, p.shape[0], p), keep, add, width)
+    return loss
 
 
 @kernel(internal=True)
@@ -120,22 +128,29 @@ def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors
     totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT,
     T_WEIGHTED_CORRECT, ...).
     """
-    n, units = out.shape
     sparse = labels.shape[0] > 0
-    for i in range(n):
+    for i in range(out.shape[0]):
         sample = order[i]
-        w = weights[sample]
-        totals[T_WEIGHT] += w
-        totals[T_COUNT] += 1
-        correct = _row_correct(out[i], y, labels, sample, accuracy, sparse)
-        totals[T_CORRECT] += correct
-        totals[T_WEIGHTED_CORRECT] += w * correct
-        if errors:
-            sq, ab = _row_errors(out[i], y, labels, sample, sparse)
-            totals[T_SQUARED] += sq / units
-            totals[T_ABSOLUTE] += ab / units
-            totals[T_WEIGHTED_SQUARED] += w * sq / units
-            totals[T_WEIGHTED_ABSOLUTE] += w * ab / units
+        _accumulate_row(totals, out[i], y, labels, weights[sample], sample, accuracy,
+                        errors, sparse)
+
+
+@kernel(inline="always")
+def _accumulate_row(totals, p, y, labels, w, sample, accuracy, errors, sparse):
+    """``_accumulate_metrics`` for one output row p (units,) of sample ``sample``,
+    weighted w."""
+    units = p.shape[0]
+    totals[T_WEIGHT] += w
+    totals[T_COUNT] += 1
+    correct = _row_correct(p, y, labels, sample, accuracy, sparse)
+    totals[T_CORRECT] += correct
+    totals[T_WEIGHTED_CORRECT] += w * correct
+    if errors:
+        sq, ab = _row_errors(p, y, labels, sample, sparse)
+        totals[T_SQUARED] += sq / units
+        totals[T_ABSOLUTE] += ab / units
+        totals[T_WEIGHTED_SQUARED] += w * sq / units
+        totals[T_WEIGHTED_ABSOLUTE] += w * ab / units
 
 
 @kernel

@@ -118,6 +118,23 @@ def test_per_model_sample_weights_equal_weighted_fits():
         assert max_relative(mine, theirs) < 1e-12
 
 
+def test_class_weights_equal_weighted_fits():
+    """Class weights scale every model's column of the group's (samples, models)
+    weights."""
+    x, y = data()
+    class_weight = {0: 2.0, 1: 0.5, 2: 1.5}
+    group = [model(i) for i in range(3)]
+    histories = fastnn.fit_many(group, x, y, epochs=2, batch_size=16, shuffle=False,
+                                verbose=0, class_weight=class_weight)
+    for i, mine in enumerate(group):
+        theirs = model(i)
+        expected = theirs.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0,
+                              class_weight=class_weight)
+        assert max_relative(mine, theirs) < 1e-12
+        np.testing.assert_allclose(histories[i].history["loss"], expected.history["loss"],
+                                   rtol=1e-12)
+
+
 def test_cross_validation_equals_separate_fits():
     """K folds as K models with 0/1 weights, each validated on its held-out rows."""
     x, y = data(n=100)
@@ -230,21 +247,40 @@ def test_models_are_ordinary_afterwards(tmp_path):
     group[0].fit(x, y, epochs=1, verbose=0)
 
 
-def test_team_sizes_give_close_results():
-    """Threads take blocks of models: 1 or 2 threads, the same models to rounding."""
+def test_blocks_of_models_do_not_depend_on_the_team(monkeypatch):
+    from fastnn import _threads, many
+    monkeypatch.setattr(_threads, "max_threads", lambda: 4)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert [len(b) for b in many._model_blocks(64)] == [8] * 8
+        assert [len(b) for b in many._model_blocks(20)] == [5, 5, 5, 5]
+        assert [len(b) for b in many._model_blocks(36)] == [8, 7, 7, 7, 7]
+        assert [len(b) for b in many._model_blocks(6)] == [2, 2, 1, 1]
+        assert [len(b) for b in many._model_blocks(1)] == [1]
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("count", [3, 12])
+def test_team_sizes_give_the_same_bits(count):
+    """Threads take fixed blocks of models (a few: one or more each; 12: two blocks
+    of 6): every team size trains the same bits."""
     x, y = data()
     results = []
     before = numba.get_num_threads()
     try:
-        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        for threads in range(1, min(numba.config.NUMBA_NUM_THREADS, 4) + 1):
             numba.set_num_threads(threads)
-            group = [model(i) for i in range(5)]
-            fastnn.fit_many(group, x, y, epochs=2, shuffle=False, verbose=0)
+            group = [model(i) for i in range(count)]
+            fastnn.fit_many(group, x, y, epochs=2, verbose=0, seed=1)
             results.append(group)
     finally:
         numba.set_num_threads(before)
-    for a, b in zip(*results):
-        assert max_relative(a, b) < 1e-12
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a.params, b.params)
+            np.testing.assert_array_equal(a._state, b._state)
 
 
 @pytest.mark.parametrize("models, kwargs, error, match", [
