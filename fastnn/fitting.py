@@ -202,7 +202,6 @@ def _trains_epochs_at_once(model, callbacks, validation, verbose, n):
             and all(type(c) in (History, TerminateOnNaN) for c in callbacks))
 
 
-
 def _fit_epochs_at_once(model, data, batch_size, shuffle, initial_epoch, epochs, verbose,
                         callbacks, terminate_on_nan):
     """Epochs initial_epoch..epochs in as few compiled calls as keep each about
