@@ -126,7 +126,7 @@ def _undrop_block(d, a, spec, block, step, row0, code):
     After relu or sigmoid the mask is read off a rather than hashed again: where a
     is 0 (dropped, or relu's zero, or sigmoid's underflow) the gradient is 0 either
     way, elsewhere d is scaled. Other activations have nonzero derivatives at 0."""
-    if spec is None:
+    if spec is None:  # never called so: ``_has_dropout`` is False without a spec
         return
     blocks, rates, modes, keys = spec
     keep = 1.0
