@@ -360,11 +360,9 @@ def _first_layer_by_units(team, totals, net, buffers, x, batch_order, unit_rows,
     sizes = net[0]
     parts = grads.shape[0]
     rows = batch_order.shape[0]
-    part_rows = -(-rows // parts)
     capacity = _capacity(acts, sizes)
     for part in range(worker, parts, workers):
-        first = min(part * part_rows, rows)
-        last = min(first + part_rows, rows)
+        first, last = _block(rows, part, parts)
         inputs = _layer_rows(acts, sizes, ZERO, first, last, capacity)
         _gather_rows(inputs, x, batch_order[first:last])
         _drop_block(inputs, dropout, ZERO, step, first, ZERO)
@@ -388,10 +386,8 @@ def _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes, fir
     loss, accuracy, errors = codes
     parts = grads.shape[0]
     rows = batch_order.shape[0]
-    part_rows = -(-rows // parts)
     for part in range(worker, parts, workers):
-        first = min(part * part_rows, rows)
-        last = min(first + part_rows, rows)
+        first, last = _block(rows, part, parts)
         if last > first:
             total, out = loss_and_gradients(grads[part], net, params, acts, deltas, data,
                                             batch_order, first, last, loss, rows,
