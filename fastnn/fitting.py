@@ -123,7 +123,7 @@ def fit_model(model, x, y, batch_size, epochs, verbose, callbacks, validation_sp
         validation = Data(*(a[split:] if a.shape[0] else a for a in data))
         data = Data(*(a[:split] if a.shape[0] else a for a in data))
         if class_weight is not None:  # Keras weighs only the training rows by class
-            validation = validation[:3] + (np.ones_like(validation[3]),)
+            validation = validation._replace(weights=np.ones_like(validation.weights))
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)):
             raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or "
