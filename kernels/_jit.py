@@ -12,10 +12,11 @@ are therefore ``inline="always"``: inlined at Numba's level, they keep the chain
 one level deep. Inlining has its own cost: Numba deep-copies the callee's IR, whole
 and already expanded, at every level it is inlined into (7.3 of a 23 s cold first
 fit went to it while the batch loop was a callee of the epoch loop). Small helpers
-called from many places stay separate, or each call site would be typed anew. A Python literal argument (``0``, ``True``) also compiles
-a separate copy of its callee per value, so constants passed to kernels are NumPy
-scalars. Together these cut the seed network's cold first fit by ~40% (12.7 -> 7.5 s
-one day, 17.8 -> 10.3-12.7 s on a slower one; compile time varies with the machine).
+called from many places stay separate, or each call site would be typed anew. A
+Python literal argument (``0``, ``True``) also compiles a separate copy of its
+callee per value, so constants passed to kernels are NumPy scalars. Together these
+cut the seed network's cold first fit by ~40% (12.7 -> 7.5 s one day, 17.8 ->
+10.3-12.7 s on a slower one; compile time varies with the machine).
 """
 import types
 

@@ -62,8 +62,8 @@ def kernel_gradients(model, x, y_dense, labels, weights, loss):
     data = (x.astype(model.dtype), y_dense.astype(model.dtype), labels, weights.astype(model.dtype))
     n = x.shape[0]
     total, out = loss_and_gradients(grads, model._net, model.params, acts, deltas, data,
-                                       np.arange(n), 0, n, LOSSES[loss], n, 0, True,
-                                       model._dropout_spec(), 0)
+                                    np.arange(n), 0, n, LOSSES[loss], n, 0, True,
+                                    model._dropout_spec(), 0)
     return total, out.copy(), grads
 
 

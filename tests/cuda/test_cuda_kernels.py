@@ -318,8 +318,8 @@ NO_DROPOUT = (None, np.int64(0))
 
 
 def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
-    """The CPU train_epochs over one epoch (split by rows) from fresh buffers; returns (totals, params,
-    state).
+    """The CPU train_epochs over one epoch (split by rows) from fresh buffers;
+    returns (totals, params, state).
 
     The CPU splits each batch into parts with their own gradient buffers and
     per-part totals (summed here); the device does not.

@@ -29,11 +29,17 @@ X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
 Y = np.array([[0], [1], [1], [0]], dtype=float)
 
 
-def test_one_fit_call_costs_few_kernel_calls(timing):
+def _seed_network():
+    """The seed blog's 3-4-1 sigmoid network, compiled as ``small.py``'s ``seed_341``."""
     model = Sequential([Dense(4, activation="sigmoid", use_bias=False, input_dim=3),
                         Dense(1, activation="sigmoid", use_bias=False)], dtype="float64",
                        seed=1)
     model.compile(optimizer=SGD(1.0), loss="sse")
+    return model
+
+
+def test_one_fit_call_costs_few_kernel_calls(timing):
+    model = _seed_network()
     model.fit(X, Y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     engine = model._engine
     data = check_data(model, "test", X, Y)
@@ -82,10 +88,7 @@ BLOG_FLOOR = 5.0  # 11.8-12.9x on the development machine
 def test_the_seed_network_trains_many_times_faster_than_the_blogs_loop(timing):
     """The 3-4-1 network's epochs through ``fit`` (one compiled call, History
     complete) against the blog's NumPy iterations, per iteration."""
-    model = Sequential([Dense(4, activation="sigmoid", use_bias=False, input_dim=3),
-                        Dense(1, activation="sigmoid", use_bias=False)], dtype="float64",
-                       seed=1)
-    model.compile(optimizer=SGD(1.0), loss="sse")
+    model = _seed_network()
     model.fit(X, Y, batch_size=4, epochs=10, shuffle=False, verbose=0)  # compile
     epochs, iterations = 20_000, 2_000
     history = []
