@@ -26,8 +26,9 @@ from ._jit import kernel, python_entry
 
 from .activations import _activation_backward
 from .prefetch import prefetch_row
-from .codes import (HUBER_DELTA, T_ABSOLUTE, T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT,
-                    T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT, T_WEIGHTED_SQUARED)
+from .codes import (HUBER_DELTA, SPARSE_CATEGORICAL_CROSSENTROPY, T_ABSOLUTE, T_CORRECT,
+                    T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT,
+                    T_WEIGHTED_SQUARED)
 from .rules import CPU
 
 _AHEAD = 8  # rows between a prefetch of a sample's targets and their use
@@ -53,7 +54,10 @@ def _loss_parts_jit(loss):
 _smoothing = CPU.smoothing
 _target = CPU.target
 _sample_loss_of = CPU.sample_loss
-_row_delta = CPU.row_delta
+_categorical = CPU.categorical
+_xent_loss = CPU.xent_loss
+_xent_delta = CPU.xent_delta
+_output_loss_delta = CPU.output_loss_delta
 _row_scale = CPU.row_scale
 _collapses = CPU.collapses
 _row_correct = CPU.row_correct
@@ -114,9 +118,13 @@ def _row_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, ke
     """w * L of one output row p (units,) of sample ``sample``, weighted w, and its
     delta written to d (units,) (see ``_output_delta``; before the output
     activation's derivative unless ``collapses``)."""
-    loss = w * _sample_loss_of(p, y, labels, sample, code, from_logits, keep, add, width)
-    _row_delta(d, p, y, labels, sample, code, from_logits, collapses,
-               _row_scale(code, w, batch_rows, p.shape[0], p), keep, add, width)
+    scale = _row_scale(code, w, batch_rows, p.shape[0], p)
+    if not _categorical(code):
+        return w * _output_loss_delta(d, p, y, sample, code, from_logits, collapses, scale,
+                                      keep, add, width)
+    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
+    loss = w * _xent_loss(p, y, labels, sample, sparse, from_logits, keep, add)
+    _xent_delta(d, p, y, labels, sample, sparse, from_logits, collapses, scale, keep, add)
     return loss
 
 

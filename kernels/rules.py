@@ -177,46 +177,71 @@ def argmax(row):
     return best
 
 
+def categorical(code):
+    """Whether a loss is a categorical cross-entropy (dense or sparse targets): a rule
+    over a whole row, where the others treat outputs one by one."""
+    return code == CATEGORICAL_CROSSENTROPY or code == SPARSE_CATEGORICAL_CROSSENTROPY
+
+
 def sample_loss(p, y, labels, sample, code, from_logits, keep, add, width):
     """L of one sample from its output row p: summed over outputs for sse and the
     cross-entropies, averaged for mse, mae, huber and binary cross-entropy (as
-    Keras). The categorical cross-entropies read p / sum(p) (Keras's normalization),
-    or log_softmax(p) from logits; targets are keep * t + add (label smoothing);
-    width is Huber's delta in p's dtype."""
-    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
+    Keras); targets are keep * t + add (label smoothing); width is Huber's delta in
+    p's dtype."""
+    if categorical(code):
+        return xent_loss(p, y, labels, sample, code == SPARSE_CATEGORICAL_CROSSENTROPY,
+                         from_logits, keep, add)
     one = p.dtype.type(1)
     half = p.dtype.type(0.5)
     eps = p.dtype.type(PROB_EPSILON)
-    units = p.shape[0]
     total = p.dtype.type(0)
-    if code == CATEGORICAL_CROSSENTROPY or sparse:
-        if from_logits:
-            lse = log_sum_exp(p)
-            for j in range(units):
-                t = keep * target(y, labels, sample, j, sparse) + add
-                if t != 0:
-                    total += t * (lse - p[j])
-            return total
-        s = row_sum(p)
-        for j in range(units):
+    for j in range(p.shape[0]):
+        t = keep * y[sample, j] + add
+        total += output_loss(p[j], t, code, from_logits, width, half, one, eps)
+    return output_mean(total, code, p.shape[0], half)
+
+
+def xent_loss(p, y, labels, sample, sparse, from_logits, keep, add):
+    """-sum_j t_j log(q_j) of one row, t_j = keep * y_j + add: q = p / sum(p) clipped
+    (Keras's normalization), or log q = log_softmax(p) from logits."""
+    one = p.dtype.type(1)
+    eps = p.dtype.type(PROB_EPSILON)
+    total = p.dtype.type(0)
+    if from_logits:
+        lse = log_sum_exp(p)
+        for j in range(p.shape[0]):
             t = keep * target(y, labels, sample, j, sparse) + add
             if t != 0:
-                total -= t * math.log(min(max(p[j] / s, eps), one - eps))
+                total += t * (lse - p[j])
         return total
-    for j in range(units):
+    s = row_sum(p)
+    for j in range(p.shape[0]):
         t = keep * target(y, labels, sample, j, sparse) + add
-        e = p[j] - t
-        if code == MSE or code == SSE:
-            total += e * e
-        elif code == MAE:
-            total += abs(e)
-        elif code == HUBER:
-            total += huber(e, width, half)
-        elif from_logits:
-            total += softplus(p[j]) - t * p[j]
-        else:
-            q = min(max(p[j], eps), one - eps)
-            total -= t * math.log(q) + (one - t) * math.log(one - q)
+        if t != 0:
+            total -= t * math.log(min(max(p[j] / s, eps), one - eps))
+    return total
+
+
+def output_loss(p, t, code, from_logits, width, half, one, eps):
+    """The term of one output p with target t, for the losses that treat outputs one
+    by one (mse, sse, mae, huber, binary cross-entropy); half, one and eps
+    (PROB_EPSILON) in p's dtype, width Huber's delta."""
+    e = p - t
+    if code == MSE or code == SSE:
+        return e * e
+    if code == MAE:
+        return abs(e)
+    if code == HUBER:
+        return huber(e, width, half)
+    if from_logits:
+        return softplus(p) - t * p
+    q = min(max(p, eps), one - eps)
+    return -(t * math.log(q) + (one - t) * math.log(one - q))
+
+
+def output_mean(total, code, units, half):
+    """A sample's loss from the sum of its outputs' terms: half of it for sse (the
+    seeds' E), their mean for the others."""
     if code == SSE:
         return total * half
     return total / units
@@ -284,19 +309,44 @@ def row_delta(d, p, y, labels, sample, code, from_logits, collapsed, scale, keep
     """d = scale * dL/dp of one row, or scale * dL/dz when ``collapsed`` (softmax or
     sigmoid with its cross-entropy). d, p: (units,) rows, d overwritten; the output
     activation's derivative is the caller's (a batch pass on the CPU)."""
-    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
-    categorical = code == CATEGORICAL_CROSSENTROPY or sparse
-    if categorical and from_logits:
+    if categorical(code):
+        xent_delta(d, p, y, labels, sample, code == SPARSE_CATEGORICAL_CROSSENTROPY,
+                   from_logits, collapsed, scale, keep, add)
+        return
+    one = p.dtype.type(1)
+    eps = p.dtype.type(PROB_EPSILON)
+    for j in range(p.shape[0]):
+        t = keep * y[sample, j] + add
+        d[j] = scale * output_grad(p[j], t, code, collapsed, from_logits, width, one, eps)
+
+
+def xent_delta(d, p, y, labels, sample, sparse, from_logits, collapsed, scale, keep, add):
+    """d = scale * dL/dp of a categorical cross-entropy's row (``xent_loss``), or
+    scale * (y_hat - y), its delta at z, when ``collapsed`` into its softmax."""
+    if from_logits:
         logits_xent_delta(d, p, y, labels, sample, sparse, scale, keep, add)
-    elif categorical and not collapsed:
+    elif not collapsed:
         normalized_xent_delta(d, p, y, labels, sample, sparse, scale, keep, add)
     else:
-        one = p.dtype.type(1)
-        eps = p.dtype.type(PROB_EPSILON)
         for j in range(p.shape[0]):
-            t = keep * target(y, labels, sample, j, sparse) + add
-            d[j] = scale * output_grad(p[j], t, code, collapsed, from_logits, width, one,
-                                       eps)
+            d[j] = scale * (p[j] - (keep * target(y, labels, sample, j, sparse) + add))
+
+
+def output_loss_delta(d, p, y, sample, code, from_logits, collapsed, scale, keep, add,
+                      width):
+    """``sample_loss`` and ``row_delta`` in one pass over a row, for the losses that
+    treat outputs one by one (never sparse): d = scale * dL/dp (dL/dz when
+    ``collapsed``), overwritten; returns L. The training kernels' row step: it reads
+    each output and target once, with no call."""
+    one = p.dtype.type(1)
+    half = p.dtype.type(0.5)
+    eps = p.dtype.type(PROB_EPSILON)
+    total = p.dtype.type(0)
+    for j in range(p.shape[0]):
+        t = keep * y[sample, j] + add
+        total += output_loss(p[j], t, code, from_logits, width, half, one, eps)
+        d[j] = scale * output_grad(p[j], t, code, collapsed, from_logits, width, one, eps)
+    return output_mean(total, code, p.shape[0], half)
 
 
 def row_correct(p, y, labels, sample, accuracy, sparse):
@@ -373,8 +423,9 @@ def momentum_velocity(v, step, momentum, tiny):
 
 RULES = (sigmoid, activate, derivative, row_max, softmax_row, softmax_backward_row,
          huber, huber_slope, sign, softplus, target, smoothing, row_scale, collapses,
-         row_sum, log_sum_exp, argmax, sample_loss, normalized_xent_delta,
-         logits_xent_delta, output_grad, row_delta, row_correct, row_errors,
+         row_sum, log_sum_exp, argmax, categorical, output_loss, output_mean, xent_loss,
+         sample_loss, normalized_xent_delta, logits_xent_delta, output_grad, xent_delta,
+         row_delta, output_loss_delta, row_correct, row_errors,
          flush, sgd_velocity, adam_moments, adam_step, rms_mean_square, rms_mean,
          rms_step,
          momentum_velocity)
@@ -400,11 +451,15 @@ def compile_rules(decorate, decorate_called=None):
     return types.SimpleNamespace(**{rule.__name__: scope[rule.__name__] for rule in RULES})
 
 
-# A whole row's loss and delta, over every loss: compiled once as called kernels on
-# the CPU. Inlined, Numba copied their IR (with the rules inlined into them) into each
-# caller: a cold first fit took 18.3-19.1 s of CPU against 16.0-16.2 s as calls, with
-# the same epoch times (one call per row of a batch).
-CALLED = ("sample_loss", "row_delta")
+# A row's loss and delta, compiled once as called kernels on the CPU: inlined, Numba
+# copied their IR (with the rules inlined into them) into each caller, and a cold
+# first fit took 18.3-19.1 s of CPU against 16.0-16.2 s as calls, with the same epoch
+# times. The training kernels call ``output_loss_delta`` (one call a row) for the
+# losses that treat outputs one by one, the two cross-entropy rules for the others:
+# sample_loss and row_delta in two calls took 24% of fit_many's step on 64 x
+# 8-32-32-1 (mse, one thread), one call 10%, 9-14% off the step; the 3-4-1 seed
+# network's epoch 0.91 against 0.99-1.06 us.
+CALLED = ("xent_loss", "xent_delta", "output_loss_delta")
 
 # The rules as the CPU kernels call them: inlined at Numba's level into each kernel,
 # so they cost no call and no separate compilation (see ``_jit``), except CALLED.
