@@ -13,6 +13,7 @@ from ._scheduler import TeamRunner
 from .kernels import blas, codes
 from .kernels import network as kernels
 from .kernels.layout import Buffers
+from .kernels.optimizers import update_paths
 
 # Kernel calls per epoch, at most: the progress bar updates and the team size is
 # revisited between calls. On the CPU, once the speed is known, a call also gets at
@@ -136,7 +137,8 @@ class CpuEngine:
         buffers, saved, unit_rows, model_codes = self._call_plan(batch_size, capacity,
                                                                  runner.parts)
         runner.run(workers, batches, epoch_totals, model._net, buffers, saved, data, orders,
-                   batch_size, unit_rows, model_codes, (model.optimizer.code, hyper, rates),
+                   batch_size, unit_rows, model_codes,
+                   (model.optimizer.code, hyper, rates, update_paths(model.optimizer.code, hyper)),
                    (model._dropout_spec(), np.int64(step)))
 
     def _call_plan(self, batch_size, capacity, parts):

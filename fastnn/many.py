@@ -13,6 +13,7 @@ from ._validation import boolean, numeric_array, positive_int
 from .callbacks import Callback, History
 from .kernels import codes
 from .kernels import group as group_kernels
+from .kernels.optimizers import update_paths
 from .fitting import (blas_threads_held_to_one, epoch_logs, fit_settings, training,
                       validation_split_at)
 from .model import Sequential
@@ -442,6 +443,7 @@ class _Run:
         net = (sizes, activations, has_bias, np.stack([m._net[3] for m in models]))
         optimizer_codes = np.array([m.optimizer.code for m in models], dtype=np.int64)
         hyper = np.stack([m.optimizer.hyper(dtype) for m in models])
+        paths = update_paths(optimizer_codes, hyper)
         rates = np.stack([m.optimizer.rates(n_batches, dtype) for m in models])
         specs = [m._dropout_spec(every=True) for m in models]
         drop_blocks, modes = specs[0][0], specs[0][2]
@@ -469,7 +471,7 @@ class _Run:
                       order[start:stop], batch_size,
                       (int(block[0]), int(block[-1]) + 1, active, products[len(block)]),
                       first._codes(),
-                      (optimizer_codes, hyper, chunk_rates),
+                      (optimizer_codes, hyper, chunk_rates, paths),
                       (drop_blocks, drop_rates, modes, keys, steps + done))
                      for block in blocks]
             began = time.perf_counter()

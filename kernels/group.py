@@ -147,9 +147,12 @@ def _model_variable(buffer, sizes, has_bias, models, model, layer, bias):
 
 
 @kernel(internal=True)
-def _clip_model_gradients(grads, sizes, has_bias, models, model, hyper):
+def _clip_model_gradients(grads, sizes, has_bias, models, model, hyper, clip):
     """Clip one model's gradient as ``optimizers._clip_gradients`` does for one model:
-    per variable by clipnorm, over all its variables by global_clipnorm, or by value."""
+    per variable by clipnorm, over all its variables by global_clipnorm, or by value.
+    clip: ``update_paths``'s; None compiles nothing."""
+    if clip is None:
+        return
     clipnorm, clipvalue = hyper[H_CLIPNORM], hyper[H_CLIPVALUE]
     global_clipnorm = hyper[H_GLOBAL_CLIPNORM]
     if not (clipnorm > 0 or clipvalue > 0 or global_clipnorm > 0):
@@ -175,7 +178,7 @@ def _clip_model_gradients(grads, sizes, has_bias, models, model, hyper):
 
 @kernel(inline="always")
 def _model_update(params, grads, state, sizes, has_bias, models, model, code, hyper, lr,
-                  step_size):
+                  step_size, paths):
     """Apply one model's step to every layer (its W and b blocks)."""
     for layer in range(sizes.shape[0] - 1):
         offset = _layer_offset(sizes, has_bias, layer, models)
@@ -184,13 +187,13 @@ def _model_update(params, grads, state, sizes, has_bias, models, model, code, hy
         last = first + units * inputs
         _apply_update(params[first:last], grads[first:last], state[0, first:last],
                       state[1, first:last], _third_slot(state, first, last), code, hyper, lr,
-                      step_size)
+                      step_size, paths)
         if has_bias[layer]:
             first = offset + models * units * inputs + model * units
             last = first + units
             _apply_update(params[first:last], grads[first:last], state[0, first:last],
                           state[1, first:last], _third_slot(state, first, last), code, hyper,
-                          lr, step_size)
+                          lr, step_size, paths)
 
 
 @kernel
@@ -210,7 +213,8 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
     a model whose batch loss turns non-finite gets 0 there and
     totals[model, T_DIVERGED] = 1, and is left as it was after its last good step;
     codes = (loss, accuracy, errors);
-    optimizer = (codes (K,) int64, hyper (K, N_HYPER), rates (K, n_batches, 2));
+    optimizer = (codes (K,) int64, hyper (K, N_HYPER), rates (K, n_batches, 2), paths
+    (``optimizers.update_paths`` of all K));
     dropout = (blocks (D,), rates (K, D), modes (D,), keys (K, D), steps (K,)): each
     model's dropout spec (``fastnn.kernels.dropout``) and the training step of its
     first batch here. With dropout on the inputs, layer 0 runs model by model on
@@ -220,7 +224,7 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
     x = data[0]
     sizes, activations, has_bias, l2 = net
     first, last, active, products = block
-    optimizer_codes, hyper, rates = optimizer
+    optimizer_codes, hyper, rates, paths = optimizer
     n_layers = activations.shape[0]
     models = totals.shape[0]
     block_models = last - first
@@ -341,10 +345,10 @@ def train_models(totals, net, buffers, data, order, batch_size, block, codes, op
                 totals[k, T_DIVERGED] = 1.0
                 active[k] = 0
                 continue
-            _clip_model_gradients(grads, sizes, has_bias, models, k, hyper[k])
+            _clip_model_gradients(grads, sizes, has_bias, models, k, hyper[k], paths[3])
             _model_update(params, grads, state, sizes, has_bias, models, k,
                           optimizer_codes[k], hyper[k], rates[k, batch, 0],
-                          rates[k, batch, 1])
+                          rates[k, batch, 1], paths)
             totals[k, T_BATCHES] += 1
     restore_mode(mode)
 

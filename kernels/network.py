@@ -52,8 +52,8 @@ from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .layout import layer_params
 from .losses import _accumulate_metrics, _output_delta, batch_loss
-from .optimizers import (H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM, H_MOMENTUM,
-                         H_WEIGHT_DECAY, _add_velocity, _apply_update, _clip_gradients)
+from .optimizers import (H_MOMENTUM, H_WEIGHT_DECAY, _add_velocity, _apply_update,
+                         _clip_gradients)
 from .prefetch import prefetch_row_head
 from .sync import _barrier
 from .views import matrix_view
@@ -291,19 +291,21 @@ def _third_slot(state, first, last):
 
 
 @kernel(inline="always")
-def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size, summed):
+def _update(params, grads, state, first, last, optimizer_code, hyper, lr, step_size, paths,
+            summed):
     """Update params[first:last] from the sum of the parts' gradients (into grads[0]);
     parts 1 .. summed - 1 are already in grads[0]."""
     g = grads[0, first:last]
     for other in range(summed, grads.shape[0]):
         _add_into(g, grads[other, first:last])
     _apply_update(params[first:last], g, state[0, first:last], state[1, first:last],
-                  _third_slot(state, first, last), optimizer_code, hyper, lr, step_size)
+                  _third_slot(state, first, last), optimizer_code, hyper, lr, step_size,
+                  paths)
 
 
 @kernel(inline="always")
 def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts, unit_rows,
-                      optimizer_code, hyper, lr, step_size, into_velocity):
+                      optimizer_code, hyper, lr, step_size, paths, into_velocity):
     """Gradient and update of layer 0's units of part ``part`` of ``parts`` over the whole batch;
     grads (P,) is the part's row of the gradients.
 
@@ -339,14 +341,14 @@ def _first_layer_step(params, grads, state, deltas, acts, net, rows, part, parts
             _add_l2_gradient(dw[first:last], w[first:last], l2[0])
         _apply_update(params[w_first:w_last], grads[w_first:w_last], state[0, w_first:w_last],
                       state[1, w_first:w_last], _third_slot(state, w_first, w_last),
-                      optimizer_code, hyper, lr, step_size)
+                      optimizer_code, hyper, lr, step_size, paths)
     elif momentum != 0:
         _add_velocity(params[w_first:w_last], state[0, w_first:w_last], shrink)
     if has_bias[0]:
         b_first, b_last = units * inputs + first, units * inputs + last
         _apply_update(params[b_first:b_last], grads[b_first:b_last], state[0, b_first:b_last],
                       state[1, b_first:b_last], _third_slot(state, b_first, b_last),
-                      optimizer_code, hyper, lr, step_size)
+                      optimizer_code, hyper, lr, step_size, paths)
 
 
 @kernel(inline="always")
@@ -417,8 +419,9 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units
     rather than by rows (ignored for a one-layer network or a softmax first layer;
     see the module docstring), its products taking at most ``unit_rows`` rows each;
-    0: split by rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper (N_HYPER,),
-    rates (E * n_batches, 2) [lr, step_size], the epochs' steps in sequence);
+    0: split by rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper
+    (N_HYPER,), rates (E * n_batches, 2) [lr, step_size], the epochs' steps in
+    sequence, paths: ``optimizers.update_paths``);
     dropout = (spec, step): a dropout spec (``fastnn.kernels.dropout``) or None, and
     the training step of the first batch (the mask's counter).
 
@@ -436,7 +439,7 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     worker, workers, sync = team
     params, grads, state, acts, deltas = buffers
     saved_params, saved_state = saved
-    optimizer_code, hyper, rates = optimizer
+    optimizer_code, hyper, rates, paths = optimizer
     spec, first_step = dropout
     sizes, activations, has_bias, l2 = net
     parts = grads.shape[0]
@@ -445,8 +448,8 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     # Gradient clipping needs the whole summed gradient before any update: the batch's
     # gradients are summed and clipped by worker 0, between two barriers, and the
     # first layer is not split by units (its update is fused with its gradient).
-    clips = (hyper[H_CLIPNORM] > 0 or hyper[H_CLIPVALUE] > 0
-             or hyper[H_GLOBAL_CLIPNORM] > 0)
+    clip = paths[3]
+    clips = clip is not None
     by_units = (unit_rows > 0 and sizes.shape[0] > 2 and activations[0] != SOFTMAX
                 and sizes[1] <= sizes[0] and not clips)
     first_layer = 1 if by_units else 0
@@ -492,17 +495,17 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
                 if worker == 0:
                     for other in range(1, parts):
                         _add_into(grads[0], grads[other])
-                    _clip_gradients(grads[0], sizes, has_bias, hyper)
+                    _clip_gradients(grads[0], sizes, has_bias, hyper, clip)
                 _barrier(sync, workers)
                 summed = parts
             for part in range(worker, parts, workers):
                 if by_units:  # layer 0's units of this part, fused with their gradient
                     _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
                                       parts, unit_rows, optimizer_code, hyper, lr,
-                                      step_size, into_velocity)
+                                      step_size, paths, into_velocity)
                 first = min(shared + part * chunk, n_params)
                 _update(params, grads, state, first, min(first + chunk, n_params),
-                        optimizer_code, hyper, lr, step_size, summed)
+                        optimizer_code, hyper, lr, step_size, paths, summed)
             _barrier(sync, workers)
             if worker == 0:
                 totals[0, T_BATCHES] += 1

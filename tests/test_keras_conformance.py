@@ -220,7 +220,7 @@ def test_float32_adam_first_step_uses_the_exact_coefficients():
         else:
             hyper = Adam(0.01).hyper(np.dtype(np.float32))
             ko.apply_update(w, g, m, v, v[:0], codes.ADAM, hyper, np.float32(0.01),
-                            np.float32(step_size))
+                            np.float32(step_size), ko.update_paths(codes.ADAM, hyper))
         np.testing.assert_array_equal(m, np.float32(0.1) * g)
         np.testing.assert_array_equal(v, np.float32(0.001) * (g * g))
         # float32's 1 - float32(0.999) made this step 6.4e-6 (relative) too long
@@ -333,7 +333,8 @@ def test_sgd_accepts_momentum_one_and_keeps_the_whole_velocity():
     w, v = np.array([1.0]), np.zeros(1)
     hyper = SGD(0.1, momentum=1.0).hyper(np.dtype(np.float64))
     for g in (0.5, 0.25):  # v = v - lr g, w += v
-        ko.apply_update(w, np.array([g]), v, np.zeros(1), v[:0], codes.SGD, hyper, 0.1, 0.1)
+        ko.apply_update(w, np.array([g]), v, np.zeros(1), v[:0], codes.SGD, hyper, 0.1, 0.1,
+                        ko.update_paths(codes.SGD, hyper))
     assert v[0] == pytest.approx(-0.075, rel=1e-15)
     assert w[0] == pytest.approx(1.0 - 0.05 - 0.075, rel=1e-15)
 

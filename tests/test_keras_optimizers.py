@@ -23,7 +23,8 @@ def run(optimizer, gradients, w0=1.0):
         lr, step = optimizer.rates(1, dtype)[0]
         ko.apply_update(w, np.array([g]), state[0], state[1], state[optimizer.slots - 1][:0]
                         if optimizer.slots == 2 else state[2], optimizer.code,
-                        optimizer.hyper(dtype), lr, step)
+                        optimizer.hyper(dtype), lr, step,
+                        ko.update_paths(optimizer.code, optimizer.hyper(dtype)))
         optimizer.iterations += 1
         trajectory.append(w[0])
     return np.array(trajectory), state

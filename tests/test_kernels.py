@@ -251,7 +251,7 @@ if {fit}:
     model = Sequential([Dense(3, activation="relu", input_dim=4), Dense(2, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.fit(np.ones((8, 4)), np.zeros(8), batch_size=4, epochs=1, verbose=0)
-    print("fit compiled", len(ko._apply_update.signatures), len(ko.apply_update.signatures))
+    print("fit compiled", len(ko._sgd_update.signatures), len(ko.sgd_update.signatures))
 w, v = np.array([1.0]), np.array([0.1])
 ko.sgd_update(w, np.array([0.5]), v, 0.1, 0.9, 0.0, False)
 print("step", round(w[0], 12), round(v[0], 12))
@@ -348,7 +348,8 @@ def run_train_epoch(model, x, labels, batch_size, unit_rows, workers, optimizer,
     run_codes = (LOSSES["sparse_categorical_crossentropy"], codes.SPARSE_ACCURACY, False)
     args = (totals, model._net, buffers, saved, data, orders, batch_size, unit_rows,
             run_codes,
-            (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype)),
+            (optimizer.code, optimizer.hyper(dtype), optimizer.rates(n_batches, dtype),
+             ko.update_paths(optimizer.code, optimizer.hyper(dtype))),
             (model._dropout_spec(), np.int64(0)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         helpers = [pool.submit(kn.train_epochs, (w, workers, sync), *args)

@@ -335,7 +335,9 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     alone = (0, 1, np.zeros(2, np.int64))  # (worker, workers, barrier): no team
     cpu_network.train_epochs(alone, totals[np.newaxis], net, buffers, saved, Data(*data),
                              order[np.newaxis], batch_size, 0,  # unit_rows 0: split by rows
-                             run_codes, optimizer, NO_DROPOUT)
+                             run_codes,
+                             optimizer + (cpu_optimizers.update_paths(*optimizer[:2]),),
+                             NO_DROPOUT)
     return totals.sum(axis=0), buffers[0], buffers[2]
 
 
@@ -549,7 +551,8 @@ def test_three_slot_updates_match_cpu(name, dtype):
                                                     np.zeros(codes.N_TOTALS)))
     for step in range(steps):
         cpu_optimizers.apply_update(w, grads[step], state[0], state[1], state[2], code, hyper,
-                                    rates[step, 0], rates[step, 1])
+                                    rates[step, 0], rates[step, 1],
+                                    cpu_optimizers.update_paths(code, hyper))
         optimizers.apply_update(gw, cuda.to_device(grads[step]), gstate, totals, ghyper,
                                 grates, step, code)
     np.testing.assert_allclose(host(gw), w, **TOL[dtype])

@@ -16,6 +16,7 @@ from fastnn._scheduler import _NO_SYNC
 from fastnn.engines import part_count
 from fastnn.kernels import codes
 from fastnn.kernels import network as kernels
+from fastnn.kernels.optimizers import update_paths
 from fastnn.model_data import check_data
 from fastnn.optimizers import SGD
 
@@ -44,11 +45,12 @@ def test_one_fit_call_costs_few_kernel_calls(timing):
     engine = model._engine
     data = check_data(model, "test", X, Y)
     parts = part_count(4)
+    hyper = model.optimizer.hyper(model.dtype)
     buffers, saved, unit_rows, model_codes = engine._call_plan(4, 4, parts)
     args = (np.zeros((1, parts, codes.N_TOTALS)), model._net, buffers, saved, data,
             engine.in_order(1, 4), 4, unit_rows, model_codes,
-            (model.optimizer.code, model.optimizer.hyper(model.dtype),
-             model.optimizer.rates(1, model.dtype)), (model._dropout_spec(), np.int64(0)))
+            (model.optimizer.code, hyper, model.optimizer.rates(1, model.dtype),
+             update_paths(model.optimizer.code, hyper)), (model._dropout_spec(), np.int64(0)))
 
     def fit_calls():
         for _ in range(CALLS):
