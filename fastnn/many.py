@@ -1,7 +1,7 @@
 """``fit_many``: train many models on the same mini-batches, as one group per
 architecture (``fastnn.kernels.group`` explains the model axis)."""
 import copy
-import itertools
+import threading
 import time
 import warnings
 
@@ -32,6 +32,10 @@ _FIRST_CALLS = 16  # an epoch's first calls, before the speed is known
 # block, 0.145-0.153 in blocks of 16, 0.135-0.139 in blocks of 8, 0.149 of 4;
 # layer 2's input-delta product alone 0.46 us a model in blocks of 64, 0.03 of 8.
 _BLOCK_MODELS = 8
+# A team's call is cut into at most _PIECES runs of at least _PIECE_BATCHES batches
+# (``_pieces``).
+_PIECES = 4
+_PIECE_BATCHES = 32
 
 
 def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None,
@@ -466,16 +470,16 @@ class _Run:
                 per_call = max(per_call, int(_CALL_SECONDS / self.speed[g]))
             last = min(done + per_call, n_batches)
             start, stop = done * batch_size, min(last * batch_size, n)
-            chunk_rates = np.ascontiguousarray(rates[:, done:last])
-            calls = [(totals, net, (params, grads, state), data,
-                      order[start:stop], batch_size,
-                      (int(block[0]), int(block[-1]) + 1, active, products[len(block)]),
-                      first._codes(),
-                      (optimizer_codes, hyper, chunk_rates, paths),
-                      (drop_blocks, drop_rates, modes, keys, steps + done))
-                     for block in blocks]
+            calls = [[(totals, net, (params, grads, state), data,
+                       order[a * batch_size:min(b * batch_size, n)], batch_size,
+                       (int(block[0]), int(block[-1]) + 1, active, products[len(block)]),
+                       first._codes(),
+                       (optimizer_codes, hyper, np.ascontiguousarray(rates[:, a:b]), paths),
+                       (drop_blocks, drop_rates, modes, keys, steps + a))
+                      for block in blocks]
+                     for a, b in _pieces(done, last, team, len(blocks))]
             began = time.perf_counter()
-            queue = itertools.count()
+            queue = _PieceQueue(len(calls), len(blocks))
             _threads.run_team(_train_blocks, [(calls, queue, acts[t], deltas[t])
                                               for t in range(team)])
             if done > 0 or last == n_batches:  # the first call may include compiling
@@ -507,20 +511,62 @@ def _model_blocks(count):
 
     The blocks do not depend on the team's size (``numba.set_num_threads``): a
     model's rounding can depend on its block (the first layer's wide product), so
-    every team gives the same bits. Threads take the blocks one at a time
-    (``_train_blocks``): a thread slowed by other work on its core takes fewer.
+    every team gives the same bits. Threads take pieces of the blocks one at a time
+    (``_PieceQueue``): a thread slowed by other work on its core takes fewer.
     """
     blocks = max(-(-count // _BLOCK_MODELS), min(count, _threads.max_threads()))
     return np.array_split(np.arange(count), blocks)
 
 
+def _pieces(first, last, team, blocks):
+    """The batch ranges [a, b) that a call's batches first..last are cut into, each
+    run block by block (``_PieceQueue``). The team waits for its slowest thread at
+    the end of every call: with more blocks than threads, a thread that finishes
+    early takes a piece of a block instead of waiting for another's whole call."""
+    count = 1
+    if blocks > team > 1:
+        count = max(1, min(_PIECES, (last - first) // _PIECE_BATCHES))
+    bounds = first + (last - first) * np.arange(count + 1) // count
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class _PieceQueue:
+    """Hands the team (piece, block) pairs: each block's pieces in order, one at a
+    time (a block's models step through the batches in sequence), the free block
+    least far along first, so the blocks advance together and the last pieces
+    spread over the threads."""
+
+    def __init__(self, pieces, blocks):
+        self._lock = threading.Lock()
+        self._pieces = pieces
+        self._next = [0] * blocks
+        self._busy = [False] * blocks
+
+    def take(self, finished):
+        """The next (piece, block) for a thread that has just finished ``block``
+        (None at its start), or None when no free block has a piece left."""
+        with self._lock:
+            if finished is not None:
+                self._busy[finished] = False
+            free = [block for block, piece in enumerate(self._next)
+                    if piece < self._pieces and not self._busy[block]]
+            if not free:
+                return None
+            block = min(free, key=self._next.__getitem__)
+            self._busy[block] = True
+            self._next[block] += 1
+            return self._next[block] - 1, block
+
+
 def _train_blocks(calls, queue, acts, deltas):
-    """One thread's share of a chunk: the next untaken block's ``train_models`` call
-    (``queue``: a shared ``itertools.count``), in this thread's workspaces, until none
-    is left."""
-    while (i := next(queue)) < len(calls):
-        totals, net, buffers, *rest = calls[i]
+    """One thread's share of a call: the pieces ``queue`` hands it, each a
+    ``train_models`` call (``calls[piece][block]``) in this thread's workspaces."""
+    item = queue.take(None)
+    while item is not None:
+        piece, block = item
+        totals, net, buffers, *rest = calls[piece][block]
         group_kernels.train_models(totals, net, buffers + (acts, deltas), *rest)
+        item = queue.take(block)
 
 
 def _mean_loss(totals, active):

@@ -283,6 +283,48 @@ def test_team_sizes_give_the_same_bits(count):
             np.testing.assert_array_equal(a._state, b._state)
 
 
+def test_pieces_of_blocks_give_the_same_bits(monkeypatch):
+    """A call cut into pieces (one batch each here), taken block by block by teams of
+    1-4 threads, trains the bits of one uncut call on one thread."""
+    from fastnn import many
+    x, y = data()
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads, piece_batches in [(1, 10 ** 6)] + [(t, 1) for t in range(1, 5)]:
+            monkeypatch.setattr(many, "_PIECE_BATCHES", piece_batches)
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            group = [model(i) for i in range(20)]  # 3 blocks
+            fastnn.fit_many(group, x, y, epochs=2, verbose=0, seed=1)
+            results.append(group)
+    finally:
+        numba.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a.params, b.params)
+            np.testing.assert_array_equal(a._state, b._state)
+
+
+def test_piece_queue_runs_each_blocks_pieces_in_order_one_at_a_time():
+    from fastnn.many import _PieceQueue
+    queue = _PieceQueue(3, 4)
+    running = {}  # thread -> block
+    handed = []
+    thread = 0
+    for step in range(40):  # two threads taking turns, finishing what they hold
+        item = queue.take(running.pop(thread, None))
+        if item is not None:
+            piece, block = item
+            assert block not in running.values()  # never a block another thread holds
+            running[thread] = block
+            handed.append(item)
+        thread = 1 - thread
+    assert sorted(handed) == [(p, b) for p in range(3) for b in range(4)]
+    for block in range(4):
+        assert [p for p, b in handed if b == block] == [0, 1, 2]
+    assert max(p for p, _ in handed[:4]) == 0  # the least advanced blocks first
+
+
 @pytest.mark.parametrize("models, kwargs, error, match", [
     ([], {}, ValueError, r"fit_many: models is empty"),
     ("m", {}, TypeError, r"fit_many: models must be a list"),
