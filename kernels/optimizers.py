@@ -292,9 +292,12 @@ def update_paths(codes, hyper):
     clipping) then compiles once on its first use, and is cached.
     """
     families = {_FAMILY[int(code)] for code in np.ravel(codes)}
-    clipping = np.asarray(hyper)[..., [H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM]]
-    return tuple(True if family in families else None for family in (SGD, ADAM, RMSPROP)
-                 ) + (True if np.any(clipping > 0) else None,)
+    clips = np.any(np.asarray(hyper)[..., [H_CLIPNORM, H_CLIPVALUE, H_GLOBAL_CLIPNORM]] > 0)
+    # Spelled out, not tuple(generator): such a tuple is allocated larger and shrunk,
+    # and once freed joins CPython's free list of small tuples rather than coming from
+    # it, so traced memory grew by one tuple a call, up to ~110 KB.
+    return (True if SGD in families else None, True if ADAM in families else None,
+            True if RMSPROP in families else None, True if clips else None)
 
 
 _FAMILY = {SGD: SGD, SGD_NESTEROV: SGD, ADAM: ADAM, ADAM_AMSGRAD: ADAM, RMSPROP: RMSPROP,

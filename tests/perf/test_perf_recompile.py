@@ -1,6 +1,7 @@
-"""One compilation per dtype trains any network: the architecture is data (sizes,
-activation codes, one flat parameter buffer), so a second model of the same dtype adds
-no specialization to any kernel.
+"""One compilation per dtype and optimizer family trains any network: the architecture
+is data (sizes, activation codes, one flat parameter buffer), so a second model of the
+same dtype and family adds no specialization to any kernel; another family (Adam after
+SGD) adds one epoch kernel, once (``optimizers.update_paths``).
 """
 import numba
 import numpy as np
@@ -42,11 +43,11 @@ SECOND_MODELS = {
                  Dense(10, activation="softmax")],
         lambda: SGD(learning_rate=0.01, momentum=0.9),
         "sparse_categorical_crossentropy"),
-    # Also another loss, output activation and optimizer: still integer codes.
-    "other_loss_and_optimizer": (
+    # Also another loss, output activation and SGD rule: still integer codes.
+    "other_loss_and_sgd_rule": (
         lambda: [Dense(8, activation="relu", input_dim=784),
                  Dense(10, activation="linear")],
-        lambda: Adam(learning_rate=0.001),
+        lambda: SGD(learning_rate=0.001, momentum=0.5, nesterov=True),
         "mse"),
 }
 
@@ -78,3 +79,28 @@ def test_new_architecture_of_same_dtype_does_not_recompile(second, dtype):
         f"{epoch_kernels}. A kernel argument whose Numba type depends on the "
         "architecture (a tuple of per-layer arrays, a literal, a read-only or "
         "non-contiguous array)?")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_another_optimizer_family_compiles_one_epoch_kernel_once(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 784)).astype(dtype)
+    labels = rng.integers(0, 10, 256)
+    first_model(x, labels, dtype)
+    counts = []
+    for layers, optimizer in [
+            ([Dense(8, activation="relu", input_dim=784), Dense(10, activation="softmax")],
+             Adam(learning_rate=0.001)),
+            ([Dense(32, activation="tanh", input_dim=784), Dense(10, activation="softmax")],
+             Adam(learning_rate=0.01, amsgrad=True))]:
+        before = compiled_specializations()
+        model = Sequential(layers, dtype=dtype, seed=1)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        model.fit(x, labels, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+        after = compiled_specializations()
+        counts.append({name: after[name] - before.get(name, 0) for name in after
+                       if after[name] != before.get(name, 0)})
+    # The first Adam fit adds at most its epoch kernel (none if an earlier test in this
+    # process compiled it); the second, of the same family, adds nothing.
+    assert set(counts[0]) <= {"train_epochs"} and counts[0].get("train_epochs", 1) == 1
+    assert counts[1] == {}
