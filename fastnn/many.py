@@ -1,7 +1,6 @@
 """``fit_many``: train many models on the same mini-batches, as one group per
 architecture (``fastnn.kernels.group`` explains the model axis)."""
 import copy
-import threading
 import time
 import warnings
 
@@ -9,6 +8,7 @@ import numpy as np
 
 from . import _threads
 from . import losses as _losses
+from ._blocks import PieceQueue, model_blocks, pieces, train_blocks
 from ._validation import boolean, numeric_array, positive_int
 from .callbacks import Callback, History
 from .kernels import codes
@@ -25,19 +25,6 @@ from .progress import EpochProgress
 # updates about 1 / _CALL_SECONDS times a second.
 _CALL_SECONDS = 0.1
 _FIRST_CALLS = 16  # an epoch's first calls, before the speed is known
-# Models per block of a group (``_model_blocks``). A block's workspace rows hold
-# all its models' columns, so each per-model product reads rows that far apart:
-# 8 KiB for 64 models of 32 units in float32, every row on the same L1 cache sets.
-# 64 x 8-32-32-1 (batch 32, one thread) took 0.163-0.197 s of CPU an epoch in one
-# block, 0.145-0.153 in blocks of 16, 0.135-0.139 in blocks of 8, 0.149 of 4;
-# layer 2's input-delta product alone 0.46 us a model in blocks of 64, 0.03 of 8.
-_BLOCK_MODELS = 8
-# A team's call is cut into at most _PIECES runs of at least _PIECE_BATCHES batches
-# (``_pieces``).
-_PIECES = 4
-_PIECE_BATCHES = 32
-
-
 def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None,
              validation_split=0.0, validation_data=None, shuffle=True, sample_weight=None,
              class_weight=None, initial_epoch=0, seed=None):
@@ -453,7 +440,7 @@ class _Run:
         drop_blocks, modes = specs[0][0], specs[0][2]
         drop_rates, keys = np.stack([s[1] for s in specs]), np.stack([s[3] for s in specs])
         steps = np.array([m.optimizer.iterations for m in models], dtype=np.int64)
-        blocks = _model_blocks(count)
+        blocks = model_blocks(count)
         team = min(_threads.team_size(), len(blocks))
         capacity = min(batch_size, n)
         size = group_kernels.workspace_size(sizes, capacity, max(len(b) for b in blocks))
@@ -477,10 +464,10 @@ class _Run:
                        (optimizer_codes, hyper, np.ascontiguousarray(rates[:, a:b]), paths),
                        (drop_blocks, drop_rates, modes, keys, steps + a))
                       for block in blocks]
-                     for a, b in _pieces(done, last, team, len(blocks))]
+                     for a, b in pieces(done, last, team, len(blocks))]
             began = time.perf_counter()
-            queue = _PieceQueue(len(calls), len(blocks))
-            _threads.run_team(_train_blocks, [(calls, queue, acts[t], deltas[t])
+            queue = PieceQueue(len(calls), len(blocks))
+            _threads.run_team(train_blocks, [(calls, queue, acts[t], deltas[t])
                                               for t in range(team)])
             if done > 0 or last == n_batches:  # the first call may include compiling
                 self.speed[g] = (time.perf_counter() - began) / (last - done)
@@ -502,71 +489,6 @@ class _Run:
             model.optimizer.iterations += int(totals[k, codes.T_BATCHES])
             result[i] = epoch_logs(model, totals[k])
         return result
-
-
-def _model_blocks(count):
-    """The group's ``count`` models in blocks of consecutive ones: about
-    ``_BLOCK_MODELS`` each, and at least one per thread Numba may run (so a few
-    models still spread over the cores).
-
-    The blocks do not depend on the team's size (``numba.set_num_threads``): a
-    model's rounding can depend on its block (the first layer's wide product), so
-    every team gives the same bits. Threads take pieces of the blocks one at a time
-    (``_PieceQueue``): a thread slowed by other work on its core takes fewer.
-    """
-    blocks = max(-(-count // _BLOCK_MODELS), min(count, _threads.max_threads()))
-    return np.array_split(np.arange(count), blocks)
-
-
-def _pieces(first, last, team, blocks):
-    """The batch ranges [a, b) that a call's batches first..last are cut into, each
-    run block by block (``_PieceQueue``). The team waits for its slowest thread at
-    the end of every call: with more blocks than threads, a thread that finishes
-    early takes a piece of a block instead of waiting for another's whole call."""
-    count = 1
-    if blocks > team > 1:
-        count = max(1, min(_PIECES, (last - first) // _PIECE_BATCHES))
-    bounds = first + (last - first) * np.arange(count + 1) // count
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-class _PieceQueue:
-    """Hands the team (piece, block) pairs: each block's pieces in order, one at a
-    time (a block's models step through the batches in sequence), the free block
-    least far along first, so the blocks advance together and the last pieces
-    spread over the threads."""
-
-    def __init__(self, pieces, blocks):
-        self._lock = threading.Lock()
-        self._pieces = pieces
-        self._next = [0] * blocks
-        self._busy = [False] * blocks
-
-    def take(self, finished):
-        """The next (piece, block) for a thread that has just finished ``block``
-        (None at its start), or None when no free block has a piece left."""
-        with self._lock:
-            if finished is not None:
-                self._busy[finished] = False
-            free = [block for block, piece in enumerate(self._next)
-                    if piece < self._pieces and not self._busy[block]]
-            if not free:
-                return None
-            block = min(free, key=self._next.__getitem__)
-            self._busy[block] = True
-            self._next[block] += 1
-            return self._next[block] - 1, block
-
-
-def _train_blocks(calls, queue, acts, deltas):
-    """One thread's share of a call: the pieces ``queue`` hands it, each a
-    ``train_models`` call (``calls[piece][block]``) in this thread's workspaces."""
-    item = queue.take(None)
-    while item is not None:
-        piece, block = item
-        totals, net, buffers, *rest = calls[piece][block]
-        group_kernels.train_models(totals, net, buffers + (acts, deltas), *rest)
-        item = queue.take(block)
 
 
 def _mean_loss(totals, active):

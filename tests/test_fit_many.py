@@ -248,16 +248,16 @@ def test_models_are_ordinary_afterwards(tmp_path):
 
 
 def test_blocks_of_models_do_not_depend_on_the_team(monkeypatch):
-    from fastnn import _threads, many
+    from fastnn import _blocks, _threads
     monkeypatch.setattr(_threads, "max_threads", lambda: 4)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        assert [len(b) for b in many._model_blocks(64)] == [8] * 8
-        assert [len(b) for b in many._model_blocks(20)] == [5, 5, 5, 5]
-        assert [len(b) for b in many._model_blocks(36)] == [8, 7, 7, 7, 7]
-        assert [len(b) for b in many._model_blocks(6)] == [2, 2, 1, 1]
-        assert [len(b) for b in many._model_blocks(1)] == [1]
+        assert [len(b) for b in _blocks.model_blocks(64)] == [8] * 8
+        assert [len(b) for b in _blocks.model_blocks(20)] == [5, 5, 5, 5]
+        assert [len(b) for b in _blocks.model_blocks(36)] == [8, 7, 7, 7, 7]
+        assert [len(b) for b in _blocks.model_blocks(6)] == [2, 2, 1, 1]
+        assert [len(b) for b in _blocks.model_blocks(1)] == [1]
     finally:
         numba.set_num_threads(before)
 
@@ -286,13 +286,13 @@ def test_team_sizes_give_the_same_bits(count):
 def test_pieces_of_blocks_give_the_same_bits(monkeypatch):
     """A call cut into pieces (one batch each here), taken block by block by teams of
     1-4 threads, trains the bits of one uncut call on one thread."""
-    from fastnn import many
+    from fastnn import _blocks
     x, y = data()
     results = []
     before = numba.get_num_threads()
     try:
         for threads, piece_batches in [(1, 10 ** 6)] + [(t, 1) for t in range(1, 5)]:
-            monkeypatch.setattr(many, "_PIECE_BATCHES", piece_batches)
+            monkeypatch.setattr(_blocks, "_PIECE_BATCHES", piece_batches)
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             group = [model(i) for i in range(20)]  # 3 blocks
             fastnn.fit_many(group, x, y, epochs=2, verbose=0, seed=1)
@@ -306,8 +306,8 @@ def test_pieces_of_blocks_give_the_same_bits(monkeypatch):
 
 
 def test_piece_queue_runs_each_blocks_pieces_in_order_one_at_a_time():
-    from fastnn.many import _PieceQueue
-    queue = _PieceQueue(3, 4)
+    from fastnn._blocks import PieceQueue
+    queue = PieceQueue(3, 4)
     running = {}  # thread -> block
     handed = []
     thread = 0
