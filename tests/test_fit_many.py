@@ -262,10 +262,14 @@ def test_blocks_of_models_do_not_depend_on_the_team(monkeypatch):
         numba.set_num_threads(before)
 
 
-@pytest.mark.parametrize("count", [3, 12])
-def test_team_sizes_give_the_same_bits(count):
+@pytest.mark.parametrize("count, piece_batches", [(3, None), (12, None), (20, 1)])
+def test_team_sizes_give_the_same_bits(count, piece_batches, monkeypatch):
     """Threads take fixed blocks of models (a few: one or more each; 12: two blocks
-    of 6): every team size trains the same bits."""
+    of 6; 20: three blocks, each call cut into one-batch pieces for teams of 2 or
+    more): every team size trains the bits of one thread's uncut calls."""
+    from fastnn import _blocks
+    if piece_batches is not None:
+        monkeypatch.setattr(_blocks, "_PIECE_BATCHES", piece_batches)
     x, y = data()
     results = []
     before = numba.get_num_threads()
@@ -273,28 +277,6 @@ def test_team_sizes_give_the_same_bits(count):
         for threads in range(1, min(numba.config.NUMBA_NUM_THREADS, 4) + 1):
             numba.set_num_threads(threads)
             group = [model(i) for i in range(count)]
-            fastnn.fit_many(group, x, y, epochs=2, verbose=0, seed=1)
-            results.append(group)
-    finally:
-        numba.set_num_threads(before)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a.params, b.params)
-            np.testing.assert_array_equal(a._state, b._state)
-
-
-def test_pieces_of_blocks_give_the_same_bits(monkeypatch):
-    """A call cut into pieces (one batch each here), taken block by block by teams of
-    1-4 threads, trains the bits of one uncut call on one thread."""
-    from fastnn import _blocks
-    x, y = data()
-    results = []
-    before = numba.get_num_threads()
-    try:
-        for threads, piece_batches in [(1, 10 ** 6)] + [(t, 1) for t in range(1, 5)]:
-            monkeypatch.setattr(_blocks, "_PIECE_BATCHES", piece_batches)
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-            group = [model(i) for i in range(20)]  # 3 blocks
             fastnn.fit_many(group, x, y, epochs=2, verbose=0, seed=1)
             results.append(group)
     finally:
