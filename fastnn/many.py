@@ -25,6 +25,8 @@ from .progress import EpochProgress
 # updates about 1 / _CALL_SECONDS times a second.
 _CALL_SECONDS = 0.1
 _FIRST_CALLS = 16  # an epoch's first calls, before the speed is known
+
+
 def fit_many(models, x, y, *, batch_size=32, epochs=1, verbose=1, callbacks=None,
              validation_split=0.0, validation_data=None, shuffle=True, sample_weight=None,
              class_weight=None, initial_epoch=0, seed=None):
@@ -450,6 +452,7 @@ class _Run:
                                                         n % batch_size)
                     for b in blocks if len(b)}
         totals = np.zeros((count, codes.N_TOTALS))
+        model_codes = first._codes()
         done = 0
         while done < n_batches:
             per_call = max(1, -(-n_batches // _FIRST_CALLS))
@@ -457,14 +460,16 @@ class _Run:
                 per_call = max(per_call, int(_CALL_SECONDS / self.speed[g]))
             last = min(done + per_call, n_batches)
             start, stop = done * batch_size, min(last * batch_size, n)
-            calls = [[(totals, net, (params, grads, state), data,
-                       order[a * batch_size:min(b * batch_size, n)], batch_size,
-                       (int(block[0]), int(block[-1]) + 1, active, products[len(block)]),
-                       first._codes(),
-                       (optimizer_codes, hyper, np.ascontiguousarray(rates[:, a:b]), paths),
-                       (drop_blocks, drop_rates, modes, keys, steps + a))
-                      for block in blocks]
-                     for a, b in pieces(done, last, team, len(blocks))]
+            calls = []  # [piece][block]
+            for a, b in pieces(done, last, team, len(blocks)):
+                piece_order = order[a * batch_size:min(b * batch_size, n)]
+                optimizer = (optimizer_codes, hyper, np.ascontiguousarray(rates[:, a:b]),
+                             paths)
+                dropout = (drop_blocks, drop_rates, modes, keys, steps + a)
+                calls.append([(totals, net, (params, grads, state), data, piece_order,
+                               batch_size, (int(block[0]), int(block[-1]) + 1, active,
+                                            products[len(block)]),
+                               model_codes, optimizer, dropout) for block in blocks])
             began = time.perf_counter()
             queue = PieceQueue(len(calls), len(blocks))
             _threads.run_team(train_blocks, [(calls, queue, acts[t], deltas[t])

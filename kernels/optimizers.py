@@ -288,9 +288,9 @@ def update_paths(codes, hyper):
     or one row per model. Numba prunes an ``if x is None`` branch on an argument's
     type before typing the rest, so a fit compiles only its optimizer family's
     rules, and gradient clipping only where a model asks for it: a cold first SGD
-    fit of the seed network took 1.3-1.7 s less (~10%), Adam with accuracy and a
-    predict ~3 s less. Each family (and clipping) compiles on its first use, and is
-    cached.
+    fit of the seed network took 1.2-1.9 s less (11.1-11.2 s against 12.4-13.0),
+    Adam with accuracy and a predict 1.5-1.8 s less. Each family (and clipping)
+    compiles on its first use, and is cached.
     """
     if isinstance(codes, (int, np.integer)):  # one model, each fit call: ~0.5 us, not 8
         families = (_FAMILY[int(codes)],)
