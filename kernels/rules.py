@@ -337,7 +337,7 @@ def output_loss_delta(d, p, y, sample, code, from_logits, collapsed, scale, keep
     """``sample_loss`` and ``row_delta`` in one pass over a row, for the losses that
     treat outputs one by one (never sparse): d = scale * dL/dp (dL/dz when
     ``collapsed``), overwritten; returns L. The training kernels' row step: it reads
-    each output and target once, with no call."""
+    each output and target once."""
     one = p.dtype.type(1)
     half = p.dtype.type(0.5)
     eps = p.dtype.type(PROB_EPSILON)
