@@ -52,7 +52,6 @@ def _loss_parts_jit(loss):
 # The per-element and per-row rules, written once in rules.py for the CPU and CUDA
 # kernels; what stays here is the batch loop with its prefetches.
 _smoothing = CPU.smoothing
-_target = CPU.target
 _sample_loss_of = CPU.sample_loss
 _categorical = CPU.categorical
 _xent_loss = CPU.xent_loss
