@@ -51,16 +51,26 @@ def pieces(first, last, team, blocks):
 
 
 class PieceQueue:
-    """Hands the team (piece, block) pairs: each block's pieces in order, one at a
-    time (a block's models step through the batches in sequence), the free block
-    least far along first, so the blocks advance together and the last pieces
-    spread over the threads."""
+    """Hands a team of ``team`` threads (piece, block) pairs: each block's pieces in
+    order, one at a time (a block's models step through the batches in sequence),
+    the free block least far along first, so the blocks advance together and the last
+    pieces spread over the threads.
 
-    def __init__(self, pieces, blocks):
+    Among blocks as far along, the order strides through the group (0, s, 2s, ...,
+    then 1, s + 1, ...; s = ceil(blocks / team)), so the threads run blocks far
+    apart at the same time. Neighbouring blocks share cache lines at their edges (8
+    models' output biases of one unit fill half a line): two threads writing them at
+    once cost 64 x 8-32-32-1 on two threads ~10% of its time (0.061-0.063 s of
+    kernel time an epoch per thread against 0.056).
+    """
+
+    def __init__(self, pieces, blocks, team):
         self._lock = threading.Lock()
         self._pieces = pieces
         self._next = [0] * blocks
         self._busy = [False] * blocks
+        stride = -(-blocks // team)
+        self._rank = [(block % stride) * team + block // stride for block in range(blocks)]
 
     def take(self, finished):
         """The next (piece, block) for a thread that has just finished ``block``
@@ -72,7 +82,7 @@ class PieceQueue:
                     if piece < self._pieces and not self._busy[block]]
             if not free:
                 return None
-            block = min(free, key=self._next.__getitem__)
+            block = min(free, key=lambda block: (self._next[block], self._rank[block]))
             self._busy[block] = True
             self._next[block] += 1
             return self._next[block] - 1, block

@@ -471,7 +471,7 @@ class _Run:
                                             products[len(block)]),
                                model_codes, optimizer, dropout) for block in blocks])
             began = time.perf_counter()
-            queue = PieceQueue(len(calls), len(blocks))
+            queue = PieceQueue(len(calls), len(blocks), team)
             _threads.run_team(train_blocks, [(calls, queue, acts[t], deltas[t])
                                               for t in range(team)])
             if done > 0 or last == n_batches:  # the first call may include compiling

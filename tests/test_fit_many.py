@@ -289,7 +289,7 @@ def test_team_sizes_give_the_same_bits(count, piece_batches, monkeypatch):
 
 def test_piece_queue_runs_each_blocks_pieces_in_order_one_at_a_time():
     from fastnn._blocks import PieceQueue
-    queue = PieceQueue(3, 4)
+    queue = PieceQueue(3, 4, 2)
     running = {}  # thread -> block
     handed = []
     thread = 0
@@ -305,6 +305,7 @@ def test_piece_queue_runs_each_blocks_pieces_in_order_one_at_a_time():
     for block in range(4):
         assert [p for p, b in handed if b == block] == [0, 1, 2]
     assert max(p for p, _ in handed[:4]) == 0  # the least advanced blocks first
+    assert [b for _, b in handed[:2]] == [0, 2]  # two threads, blocks far apart
 
 
 @pytest.mark.parametrize("models, kwargs, error, match", [
