@@ -30,6 +30,21 @@ def interleaved_times(first, second, rounds, settle=0.0):
     return a, b
 
 
+def interleaved_calls(first, second, calls, rounds):
+    """``interleaved_times`` of rounds of ``calls`` calls each of ``first()`` and of
+    ``second()``, after one such round of each as a warm-up: for calls too short to
+    time one by one."""
+    def repeated(function):
+        def run():
+            for _ in range(calls):
+                function()
+        return run
+
+    first_calls, second_calls = repeated(first), repeated(second)
+    first_calls(), second_calls()
+    return interleaved_times(first_calls, second_calls, rounds)
+
+
 def describe(name, seconds, per=1, unit="ms"):
     """'name best 12.3 ms, median 14.0 ms' for a failure message."""
     scale = {"ms": 1e3, "us": 1e6}[unit] / per
@@ -43,5 +58,6 @@ def timing():
     every pytest import mode)."""
     class Timing:
         interleaved = staticmethod(interleaved_times)
+        interleaved_calls = staticmethod(interleaved_calls)
         describe = staticmethod(describe)
     return Timing

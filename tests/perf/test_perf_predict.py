@@ -33,17 +33,9 @@ def test_single_sample_predict_not_slower_than_numpy_forward(timing):
     np.testing.assert_allclose(model.predict(row), reference.predict(row), rtol=1e-5,
                                atol=1e-6)
 
-    def fastnn_calls():
-        for _ in range(CALLS):
-            model.predict(row)
-
-    def reference_calls():
-        for _ in range(CALLS):
-            reference.predict(row)
-
     with threadpool_limits(limits=1, user_api="blas"):
-        fastnn_calls(), reference_calls()          # warm-up
-        fast, slow = timing.interleaved(fastnn_calls, reference_calls, ROUNDS)
+        fast, slow = timing.interleaved_calls(lambda: model.predict(row),
+                                              lambda: reference.predict(row), CALLS, ROUNDS)
     ratio = fast.min() / slow.min()
     assert ratio <= CEILING, (
         f"predict of 1 row, 784-64-64-10 float32 ({ROUNDS} alternating rounds of {CALLS} "
