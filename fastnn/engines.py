@@ -152,8 +152,9 @@ class CpuEngine:
         if (plan is None or plan[0] != (batch_size, capacity, parts)
                 or plan[1] is not model.params or plan[2] is not model._state
                 or plan[3] is not model._loss_spec or plan[4] is not model._metric_logs):
-            unit_rows = (self.unit_rows(batch_size, parts)
-                         if batch_size <= SPLIT_UNITS_UP_TO else 0)
+            unit_rows = kernels.split_by_units(
+                self.unit_rows(batch_size, parts) if batch_size <= SPLIT_UNITS_UP_TO else 0,
+                model._net)
             plan = self._plan = ((batch_size, capacity, parts), model.params, model._state,
                                  model._loss_spec, model._metric_logs,
                                  (self._buffers(capacity, parts), self._snapshot(), unit_rows,

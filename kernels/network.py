@@ -22,15 +22,16 @@ Two ways to split, fixed per fit (they round differently), chosen by the caller:
   grads[p]; past a barrier the update, itself split into ``parts`` blocks of the flat
   parameters, sums the parts' gradients. Two barriers per batch. Every batch moves
   the parameters and partial gradients between the cores' caches.
-- by units (``unit_rows`` > 0): part p owns a block of the first layer's units, and
+- by units (``unit_rows`` not None): part p owns a block of the first layer's units, and
   computes that block's outputs, gradient and update for every row of the batch;
   the rest of the network runs split by rows as above. The first layer (50,176 of
   the seed network's 55,050 parameters) then stays in one core's cache, which is
   what a small batch's time goes to: at batch 32 it measured ~25% faster on 2 cores.
   Four barriers per batch, and each part reads the whole batch's inputs, so large
   batches split by rows. A softmax first layer splits by rows: it needs all units;
-  so does a first layer wider than its input (see ``_unit_block``). The caller also
-  says how many rows each of this layer's products may take (``unit_rows``): OpenBLAS
+  so does a first layer wider than its input (see ``_unit_block``): the caller asks
+  for this split through ``split_by_units``, which also says how many rows each of
+  this layer's products may take (``unit_rows``): OpenBLAS
   multiplies small matrices without packing them first, and a 128-row batch's
   products, cut into blocks small enough for that path, ran 15-30% faster
   (``fastnn.kernels.blas.small_product_rows``).
@@ -401,6 +402,21 @@ def _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes, fir
             grads[part, shared:] = 0
 
 
+def split_by_units(unit_rows, net):
+    """``train_epochs``' unit_rows for a network: ``unit_rows`` (> 0: rows per
+    product of layer 0) where its first layer can split by units, else None (split
+    by rows; ``unit_rows`` 0 asks for that). A softmax first layer needs all its
+    units, and the unit blocks borrow the deltas' block 0, so they need units <=
+    inputs. A fit that splits by rows does not compile the split by units: about a
+    quarter of a cold first fit (an 8-32-32-1 network's: 9.6-10.2 s against
+    12.1-13.3 with it)."""
+    sizes, activations = net[0], net[1]
+    if (unit_rows > 0 and sizes.shape[0] > 2 and activations[0] != SOFTMAX
+            and sizes[1] <= sizes[0]):
+        return unit_rows
+    return None
+
+
 @kernel
 def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_size, unit_rows,
                  codes, optimizer, dropout):
@@ -416,10 +432,9 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     (parts, P), state (2 or 3, P), acts (C,), deltas (C,)) with C >= min(batch_size,
     n) * sum(sizes); saved = (params (P,), state): scratch for the snapshot taken at
     each epoch's start; data: ``Data`` (x (N, inputs), y (N, units) or empty, labels
-    (N,) int64 or empty, weights (N,)); ``unit_rows`` > 0: split layer 0 by units
-    rather than by rows (ignored for a one-layer network or a softmax first layer;
-    see the module docstring), its products taking at most ``unit_rows`` rows each;
-    0: split by rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper
+    (N,) int64 or empty, weights (N,)); ``unit_rows``: ``split_by_units``'s, the rows
+    each product of layer 0 split by units may take (see the module docstring), or
+    None to split by rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper
     (N_HYPER,), rates (E * n_batches, 2) [lr, step_size], the epochs' steps in
     sequence, paths: ``optimizers.update_paths``);
     dropout = (spec, step): a dropout spec (``fastnn.kernels.dropout``) or None, and
@@ -443,25 +458,26 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     spec, first_step = dropout
     sizes, activations, has_bias, l2 = net
     parts = grads.shape[0]
-    # A softmax normalizes over all of a layer's units, so that layer splits by rows;
-    # the unit blocks borrow the deltas' block 0, so they need units <= inputs.
     # Gradient clipping needs the whole summed gradient before any update: the batch's
     # gradients are summed and clipped by worker 0, between two barriers, and the
     # first layer is not split by units (its update is fused with its gradient).
+    # ``unit_rows is not None`` branches compile only for a fit that may split so.
     clip = paths[3]
     clips = clip is not None
-    by_units = (unit_rows > 0 and sizes.shape[0] > 2 and activations[0] != SOFTMAX
-                and sizes[1] <= sizes[0] and not clips)
-    first_layer = 1 if by_units else 0
+    by_units = False
+    first_layer = 0
+    shared = 0  # leading parameters updated per unit block: layer 0's, when split so
+    into_velocity = False
+    if unit_rows is not None:
+        by_units = not clips
+        if by_units:
+            first_layer = 1
+            shared = sizes[1] * sizes[0] + (sizes[1] if has_bias[0] else 0)
+            into_velocity = optimizer_code == SGD and l2[0] == 0 and FLUSHES_DENORMALS
     n = orders.shape[1]
     n_batches = -(-n // batch_size)
     n_params = params.shape[0]
-    shared = 0  # leading parameters updated per unit block: layer 0's, when split so
-    if by_units:
-        shared = sizes[1] * sizes[0] + (sizes[1] if has_bias[0] else 0)
     chunk = -(-(n_params - shared) // (parts * _ALIGN)) * _ALIGN
-    into_velocity = (by_units and optimizer_code == SGD and l2[0] == 0
-                     and FLUSHES_DENORMALS)
     mode = flush_denormals()
     for epoch in range(orders.shape[0]):
         totals = epoch_totals[epoch]
@@ -474,9 +490,10 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
             rows = batch_order.shape[0]
             at = epoch * n_batches + batch  # the step's row of rates
             step = first_step + at
-            if by_units:
-                _first_layer_by_units(team, totals, net, buffers, data.x, batch_order,
-                                      unit_rows, spec, step)
+            if unit_rows is not None:
+                if by_units:
+                    _first_layer_by_units(team, totals, net, buffers, data.x, batch_order,
+                                          unit_rows, spec, step)
             _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes,
                                first_layer, shared, spec, step)
             _barrier(sync, workers)
@@ -499,10 +516,11 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
                 _barrier(sync, workers)
                 summed = parts
             for part in range(worker, parts, workers):
-                if by_units:  # layer 0's units of this part, fused with their gradient
-                    _first_layer_step(params, grads[0], state, deltas, acts, net, rows, part,
-                                      parts, unit_rows, optimizer_code, hyper, lr,
-                                      step_size, paths, into_velocity)
+                if unit_rows is not None:
+                    if by_units:  # layer 0's units of this part, fused with their gradient
+                        _first_layer_step(params, grads[0], state, deltas, acts, net, rows,
+                                          part, parts, unit_rows, optimizer_code, hyper, lr,
+                                          step_size, paths, into_velocity)
                 first = min(shared + part * chunk, n_params)
                 _update(params, grads, state, first, min(first + chunk, n_params),
                         optimizer_code, hyper, lr, step_size, paths, summed)

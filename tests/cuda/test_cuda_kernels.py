@@ -334,7 +334,7 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     saved = (np.empty_like(params), np.empty_like(buffers[2]))
     alone = (0, 1, np.zeros(2, np.int64))  # (worker, workers, barrier): no team
     cpu_network.train_epochs(alone, totals[np.newaxis], net, buffers, saved, Data(*data),
-                             order[np.newaxis], batch_size, 0,  # unit_rows 0: split by rows
+                             order[np.newaxis], batch_size, None,  # split by rows
                              run_codes,
                              optimizer + (cpu_optimizers.update_paths(*optimizer[:2]),),
                              NO_DROPOUT)

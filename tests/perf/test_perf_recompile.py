@@ -104,3 +104,23 @@ def test_another_optimizer_family_compiles_one_epoch_kernel_once(dtype):
     # process compiled it); the second, of the same family, adds nothing.
     assert set(counts[0]) <= {"train_epochs"} and counts[0].get("train_epochs", 1) == 1
     assert counts[1] == {}
+
+
+def test_a_network_split_by_rows_does_not_compile_the_split_by_units():
+    """A first layer wider than its input cannot split by units (``split_by_units``):
+    its fit passes unit_rows None, and the epoch kernel compiled for None drops the
+    split by units' code before typing it; the seed network's fit passes the rows of
+    its products."""
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 8))
+    model = Sequential([Dense(32, activation="relu", input_dim=8), Dense(1)], seed=0)
+    model.compile(optimizer=SGD(learning_rate=0.01), loss="mse")
+    model.fit(x, x[:, :1], batch_size=BATCH_SIZE, epochs=1, verbose=0)
+    assert model._engine._call_plan(BATCH_SIZE, BATCH_SIZE, 1)[2] is None
+    unit_rows_types = {signature[8] for signature in network.train_epochs.signatures}
+    assert numba.types.none in unit_rows_types, unit_rows_types
+
+    first_model(x[:, :1].repeat(784, axis=1), rng.integers(0, 10, 256), "float64")
+    unit_rows_types = {signature[8] for signature in network.train_epochs.signatures}
+    assert any(isinstance(kind, numba.types.Integer) for kind in unit_rows_types), (
+        unit_rows_types)
