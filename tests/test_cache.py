@@ -1,6 +1,7 @@
-"""Numba's on-disk cache when fastnn is installed where it cannot write (a system or
-read-only site-packages): Numba then caches in the user's cache directory, and a
-second process loads the kernels from there instead of compiling them again."""
+"""Numba's on-disk cache: when fastnn is installed where it cannot write (a system or
+read-only site-packages), Numba caches in the user's cache directory, and a second
+process loads the kernels from there instead of compiling them again; and a cached
+kernel that calls another by symbol (``kernels._jit``) loads that one first."""
 import os
 import shutil
 import stat
@@ -75,3 +76,70 @@ def run_twice_read_only(tmp_path):
     assert "hits 1" in runs[1].stdout, runs[1].stdout  # loaded, not compiled again
     assert not list(site.rglob("*.nbi")), "wrote into the read-only package"
     assert list(home.rglob("*.nbi")), "nothing cached in the user cache"
+
+
+CALLS_BY_SYMBOL = """
+import numpy as np
+import fastnn
+from fastnn import Dense, Sequential
+from fastnn.kernels import network
+
+def build(seed):
+    model = Sequential([Dense(6, activation="relu", input_dim=3),
+                        Dense(3, activation="softmax")], seed=seed)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+x = np.random.default_rng(0).random((64, 3)); y = np.arange(64) % 3
+one = build(0)
+one.fit(x, y, batch_size=8, epochs=2, verbose=0)
+many = [build(seed) for seed in (1, 2)]
+fastnn.fit_many(many, x, y, batch_size=8, epochs=2, verbose=0)
+print("weights", [float(w.sum()) for m in [one] + many for w in m.get_weights()])
+print("epoch kernel hits", sum(network.train_epochs.stats.cache_hits.values()))
+"""
+
+
+@pytest.mark.slow
+def test_a_cached_kernel_loads_the_kernels_it_calls_even_compiled_again(tmp_path):
+    """The epoch kernels call ``_gemm`` and the activations by symbol. Loaded from the
+    cache in a fresh process they find them; and when those were compiled again
+    since (their cache entries gone, as when another process rewrote them), the
+    symbols the cached callers name still reach them."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+
+    def run():
+        result = subprocess.run([sys.executable, "-c", CALLS_BY_SYMBOL], env=env,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout.splitlines()
+
+    compiled, cached = run(), run()
+    assert cached[1] == "epoch kernel hits 1" and cached[0] == compiled[0]
+    removed = [path for pattern in ("blas._gemm-*", "activations._bias_activation-*")
+               for path in tmp_path.rglob(pattern)]
+    assert removed
+    for path in removed:
+        path.unlink()
+    again = run()
+    assert again[1] == "epoch kernel hits 1" and again[0] == compiled[0]
+
+
+def test_a_large_kernel_is_called_by_symbol_not_linked_into_its_callers():
+    import numpy as np
+    from fastnn.kernels import blas
+
+    from fastnn.kernels._jit import kernel
+
+    @kernel
+    def product(c, a, b):
+        blas._gemm(c, a, b, False, False, 1.0, 0.0)
+
+    a = np.arange(6.0).reshape(2, 3)
+    c = np.empty((2, 2))
+    product(c, a, a.T.copy())
+    np.testing.assert_allclose(c, a @ a.T)
+    code = product.inspect_llvm(product.signatures[0])
+    gemm = [line for line in code.splitlines() if "4blas5_gemm" in line
+            and line.startswith(("define", "declare"))]
+    assert gemm and all(line.startswith("declare") for line in gemm), gemm
