@@ -124,10 +124,10 @@ class _CalledBySymbol(CPUDispatcher):
     kernel larger than ``_LINKED_UP_TO`` instructions gives its callers only a
     declaration of its symbol; they find its code in the process at load time.
     The price is a plain call where LLVM could have specialized the copy: ~10% of
-    the 3-4-1 network's sub-microsecond epoch, nothing measurable on larger ones. A caller's cached code is loaded only after the
-    kernels it calls (``_Reload``, which Numba runs before loading a cached
-    library), and the cache keeps each kernel's definitions, so that loading it
-    registers the symbols it defines.
+    the 3-4-1 network's sub-microsecond epoch, nothing measurable on larger ones.
+    A caller's cached code is loaded only after the kernels it calls (``_Reload``,
+    which Numba runs before loading a cached library), and the cache keeps each
+    kernel's definitions, so that loading it registers the symbols it defines.
     """
 
     def add_overload(self, cres):

@@ -10,7 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from fastnn.kernels import blas
+from fastnn.kernels._jit import kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,11 +130,6 @@ def test_a_cached_kernel_loads_the_kernels_it_calls_even_compiled_again(tmp_path
 
 
 def test_a_large_kernel_is_called_by_symbol_not_linked_into_its_callers():
-    import numpy as np
-    from fastnn.kernels import blas
-
-    from fastnn.kernels._jit import kernel
-
     @kernel
     def product(c, a, b):
         blas._gemm(c, a, b, False, False, 1.0, 0.0)
