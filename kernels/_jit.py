@@ -138,8 +138,10 @@ class _CalledBySymbol(CPUDispatcher):
         # kernel would load without the kernels it calls through it.
         library._reload_init.update(cres.reload_init or ())
         definitions = library._get_module_for_linking()
-        own = definitions.get_function(cres.fndesc.mangled_name)
-        if sum(1 for block in own.blocks for _ in block.instructions) <= _LINKED_UP_TO:
+        # Its instructions, one indented line each: counted from the text in one call
+        # into LLVM, not one per instruction (0.15 s of a cached first fit).
+        code = str(definitions.get_function(cres.fndesc.mangled_name))
+        if sum(line.startswith("  ") for line in code.splitlines()) <= _LINKED_UP_TO:
             return
         declarations = library.codegen._create_empty_module(library.name)
         cres.target_context.declare_function(declarations, cres.fndesc)

@@ -1,8 +1,9 @@
 """One compilation per dtype, optimizer family and split of layer 0 trains any network:
 the architecture is data (sizes, activation codes, one flat parameter buffer), so a
 second model of the same dtype, family and split adds no specialization to any kernel;
-another family (Adam after SGD) adds one epoch kernel, once (``optimizers.update_paths``),
-and so does the other split (``network.split_by_units``).
+another family (Adam after SGD) adds one epoch kernel, and one step of layer 0 split by
+units, once (``optimizers.update_paths``), and the other split adds an epoch kernel
+(``network.split_by_units``).
 """
 import json
 import os
@@ -121,7 +122,8 @@ print(json.dumps(family_counts({dtype!r})))
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_another_optimizer_family_compiles_one_epoch_kernel_once(dtype, tmp_path):
-    """The first Adam fit after an SGD fit adds its epoch kernel and nothing else; the
+    """The first Adam fit after an SGD fit adds its epoch kernel and its step of layer 0
+    split by units (both take the family's update paths) and nothing else; the
     second, of the same family, adds nothing. In a fresh process with an empty Numba
     cache: where the SGD fit's epoch kernel came from the on-disk cache, its callees
     (linked into it) were never compiled in the process, and the Adam fit would
@@ -131,7 +133,7 @@ def test_another_optimizer_family_compiles_one_epoch_kernel_once(dtype, tmp_path
                             env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, timeout=600)
     assert result.returncode == 0, result.stderr
     counts = json.loads(result.stdout.splitlines()[-1])
-    assert counts == [{"train_epochs": 1}, {}], counts
+    assert counts == [{"_first_layer_step": 1, "train_epochs": 1}, {}], counts
 
 
 def test_a_network_split_by_rows_does_not_compile_the_split_by_units():
