@@ -59,7 +59,7 @@ def test_one_fit_call_costs_few_kernel_calls(timing):
         "recompute or convert?")
 
 
-BLOG_FLOOR = 5.0  # 11.8-12.9x on the development machine
+BLOG_FLOOR = 5.0  # 10.5-12x on the development machine
 
 
 def test_the_seed_network_trains_many_times_faster_than_the_blogs_loop(timing):
