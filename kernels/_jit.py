@@ -165,7 +165,12 @@ class _Reload:
         self.key, self.args, self.name = (module, qualname), args, name
 
     def __call__(self):
-        dispatcher = _BY_NAME[self.key]
+        dispatcher = _BY_NAME.get(self.key)
+        if dispatcher is None:  # a cache written by other sources than these
+            raise RuntimeError(
+                f"fastnn: a cached kernel calls {'.'.join(self.key)}, which this version "
+                "of fastnn does not define: delete Numba's cache (the __pycache__ folders "
+                "of fastnn/kernels, or NUMBA_CACHE_DIR) and run again")
         dispatcher.compile(self.args)
         cres = dispatcher.overloads[self.args]
         if cres.fndesc.mangled_name != self.name:

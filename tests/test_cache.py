@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fastnn.kernels import blas
-from fastnn.kernels._jit import kernel
+from fastnn.kernels._jit import _Reload, kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,3 +142,8 @@ def test_a_large_kernel_is_called_by_symbol_not_linked_into_its_callers():
     gemm = [line for line in code.splitlines() if "4blas5_gemm" in line
             and line.startswith(("define", "declare"))]
     assert gemm and all(line.startswith("declare") for line in gemm), gemm
+
+
+def test_a_cache_naming_a_kernel_this_version_lacks_says_to_delete_it():
+    with pytest.raises(RuntimeError, match="delete Numba's cache"):
+        _Reload("fastnn.kernels.network", "_renamed_since", (), "_ZN6fastnn")()
