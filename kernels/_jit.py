@@ -7,16 +7,17 @@ exception; the exception check would sit in every inner loop and block SIMD.
 Cold compile time: Numba compiles each kernel a caller reaches as a library of its
 own, then links a copy into every caller, where LLVM optimizes and emits the whole
 call tree again. Kernels too large for LLVM to inline are called by symbol instead
-(``_CalledBySymbol``): compiled once, never copied. The passes between
-``train_epochs`` and the leaf kernels (``forward``, ``backward``, ``dense_*``, ...)
-are therefore ``inline="always"``: inlined at Numba's level, they keep the chain
-one level deep. Inlining has its own cost: Numba deep-copies the callee's IR, whole
-and already expanded, at every level it is inlined into (7.3 of a 23 s cold first
-fit went to it while the batch loop was a callee of the epoch loop). Small helpers
-called from many places stay separate, or each call site would be typed anew. A
-Python literal argument (``0``, ``True``) also compiles a separate copy of its
-callee per value, so constants passed to kernels are NumPy scalars. Together these
-cut the seed network's cold first fit by ~40% (12.7 -> 7.5 s one day, 17.8 ->
+(``_CalledBySymbol``): compiled once, never copied; so are the passes of a batch
+that ``train_epochs`` calls (``network._gradients_by_rows``, layer 0's unit split).
+The passes between those and the leaf kernels (``forward``, ``backward``,
+``dense_*``, ...) are ``inline="always"``: inlined at Numba's level, they keep the
+chain one level deep. Inlining has its own cost: Numba deep-copies the callee's IR,
+whole and already expanded, at every level it is inlined into (7.3 of a 23 s cold
+first fit went to it while the batch loop was a callee of the epoch loop). Small
+helpers called from many places stay separate, or each call site would be typed
+anew. A Python literal argument (``0``, ``True``) also compiles a separate copy of
+its callee per value, so constants passed to kernels are NumPy scalars. Together
+these cut the seed network's cold first fit by ~40% (12.7 -> 7.5 s one day, 17.8 ->
 10.3-12.7 s on a slower one; compile time varies with the machine).
 """
 import types
