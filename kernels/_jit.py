@@ -20,10 +20,12 @@ its callee per value, so constants passed to kernels are NumPy scalars. Together
 these cut the seed network's cold first fit by ~40% (12.7 -> 7.5 s one day, 17.8 ->
 10.3-12.7 s on a slower one; compile time varies with the machine).
 """
+import pickle
 import types
 
 from llvmlite import binding as llvm
 from numba import config, njit
+from numba.core.caching import FunctionCache, IndexDataCacheFile, _cache_log
 from numba.core.registry import CPUDispatcher
 
 # fastmath without nnan/ninf, so divergence checks (isfinite) keep working.
@@ -67,7 +69,7 @@ def kernel(function=None, *, internal=False, **options):
         cache = options.pop("cache")
         dispatcher = _CalledBySymbol(py_func=function, locals={}, targetoptions=options)
         if cache:
-            dispatcher.enable_caching()
+            dispatcher._cache = _Cache(function)
         _BY_NAME[function.__module__, function.__qualname__] = dispatcher
         return dispatcher
 
@@ -153,6 +155,59 @@ class _CalledBySymbol(CPUDispatcher):
                                          tuple(cres.signature.args), cres.fndesc.mangled_name))
 
 
+class StaleCacheEntry(RuntimeError):
+    """A cached kernel calls a kernel that this version of fastnn does not define."""
+
+
+# What reading a cache written by another version of fastnn raises: its pickles name
+# classes or modules this version lacks, or a kernel it lacks (StaleCacheEntry), or
+# a file was cut short.
+_UNREADABLE = (AttributeError, ImportError, EOFError, TypeError, ValueError,
+               pickle.UnpicklingError, StaleCacheEntry)
+
+
+class _Cache(FunctionCache):
+    """Numba's on-disk cache of one kernel, where what cannot be read is a miss.
+
+    Numba unpickles a kernel's whole index before it checks that the source file is
+    unchanged, and that index names the types of every cached signature: a class
+    that a later fastnn renamed or removed made the first fit after an upgrade raise
+    AttributeError. Here such an index, or entry, counts as empty: the kernel
+    compiles and its new entry replaces the old.
+    """
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = _IndexFile(cache_path=self._cache_path,
+                                      filename_base=self._impl.filename_base,
+                                      source_stamp=self._impl.locator.get_source_stamp())
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except _UNREADABLE as error:  # rebuilding it: its reload hooks (``_Reload``)
+            _cache_log("[cache] unreadable entry of %r: %r", self._name, error)
+            return None
+
+
+class _IndexFile(IndexDataCacheFile):
+    """A kernel's cache index and entries, an unreadable one read as missing."""
+
+    def _load_index(self):
+        try:
+            return super()._load_index()
+        except _UNREADABLE as error:
+            _cache_log("[cache] unreadable index %r: %r", self._index_path, error)
+            return {}
+
+    def load(self, key):
+        try:
+            return super().load(key)
+        except _UNREADABLE as error:
+            _cache_log("[cache] unreadable entry %r: %r", key, error)
+            return None
+
+
 class _Reload:
     """Compile, or load from the cache, the overload of a kernel that a cached caller
     calls by the symbol ``name``.
@@ -167,11 +222,9 @@ class _Reload:
 
     def __call__(self):
         dispatcher = _BY_NAME.get(self.key)
-        if dispatcher is None:  # a cache written by other sources than these
-            raise RuntimeError(
-                f"fastnn: a cached kernel calls {'.'.join(self.key)}, which this version "
-                "of fastnn does not define: delete Numba's cache (the __pycache__ folders "
-                "of fastnn/kernels, or NUMBA_CACHE_DIR) and run again")
+        if dispatcher is None:  # a cache written by other sources: ``_Cache`` compiles
+            raise StaleCacheEntry(f"a cached kernel calls {'.'.join(self.key)}, which "
+                                  "this version of fastnn does not define")
         dispatcher.compile(self.args)
         cres = dispatcher.overloads[self.args]
         if cres.fndesc.mangled_name != self.name:

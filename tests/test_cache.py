@@ -1,8 +1,11 @@
 """Numba's on-disk cache: when fastnn is installed where it cannot write (a system or
 read-only site-packages), Numba caches in the user's cache directory, and a second
-process loads the kernels from there instead of compiling them again; and a cached
-kernel that calls another by symbol (``kernels._jit``) loads that one first."""
+process loads the kernels from there instead of compiling them again; a cached
+kernel that calls another by symbol (``kernels._jit``) loads that one first; and a
+cache that another version of fastnn wrote, which this one cannot read, is compiled
+again rather than raising."""
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -10,11 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
-from fastnn.kernels import blas
-from fastnn.kernels._jit import _Reload, kernel
+from fastnn.kernels import blas, layout
+from fastnn.kernels._jit import StaleCacheEntry, _Reload, kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,6 +148,49 @@ def test_a_large_kernel_is_called_by_symbol_not_linked_into_its_callers():
     assert gemm and all(line.startswith("declare") for line in gemm), gemm
 
 
-def test_a_cache_naming_a_kernel_this_version_lacks_says_to_delete_it():
-    with pytest.raises(RuntimeError, match="delete Numba's cache"):
+def test_a_cached_call_of_a_kernel_this_version_lacks_is_a_stale_entry():
+    with pytest.raises(StaleCacheEntry, match="does not define"):
         _Reload("fastnn.kernels.network", "_renamed_since", (), "_ZN6fastnn")()
+
+
+class Renamed:
+    """Stands for a class an older fastnn had and this one does not."""
+
+
+def index_naming_a_missing_class():
+    """A cache index as Numba writes it, whose signatures name a class of
+    ``fastnn.kernels.layout`` that this version lacks (as an older index named the
+    named tuples that plain tuples replaced)."""
+    Renamed.__module__, Renamed.__qualname__ = layout.__name__, "Renamed"
+    layout.Renamed = Renamed
+    try:
+        payload = pickle.dumps(("an older source", {((Renamed,), "cpu"): "entry"}))
+    finally:
+        del layout.Renamed
+    return pickle.dumps(numba.__version__) + payload
+
+
+@pytest.mark.slow
+def test_a_cache_written_by_another_version_is_compiled_again(tmp_path):
+    """The epoch kernel's entries cut short, then every kernel's index naming a class
+    this version lacks: each time the fits compile again and train as before, and
+    their new entries load in the next process."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+
+    def run():
+        result = subprocess.run([sys.executable, "-c", CALLS_BY_SYMBOL], env=env,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout.splitlines()
+
+    compiled = run()
+    entries = list(tmp_path.rglob("network.train_epochs-*.nbc"))
+    assert entries
+    for path in entries:
+        path.write_bytes(path.read_bytes()[:100])
+    assert run() == [compiled[0], "epoch kernel hits 0"]
+    indexes = list(tmp_path.rglob("*.nbi"))
+    for path in indexes:
+        path.write_bytes(index_naming_a_missing_class())
+    assert run() == [compiled[0], "epoch kernel hits 0"]
+    assert run() == [compiled[0], "epoch kernel hits 1"]
