@@ -12,7 +12,7 @@ from . import _threads
 from ._scheduler import TeamRunner
 from .kernels import blas, codes
 from .kernels import network as kernels
-from .kernels.layout import Buffers
+from .kernels.layout import train_buffers
 from .kernels.optimizers import update_paths
 
 # Kernel calls per epoch, at most: the progress bar updates and the team size is
@@ -177,12 +177,12 @@ class CpuEngine:
         return self._saved
 
     def _buffers(self, capacity, parts):
-        """The ``Buffers`` of batches of up to ``capacity`` rows in ``parts`` parts."""
+        """The ``train_buffers`` of batches of up to ``capacity`` rows in ``parts`` parts."""
         model = self.model
         acts, deltas = self.workspace(capacity)
         if self._grads is None or self._grads.shape != (parts, model.params.size):
             self._grads = np.zeros((parts, model.params.size), dtype=model.dtype)
-        return Buffers(model.params, self._grads, model._state, acts, deltas)
+        return train_buffers(model.params, self._grads, model._state, acts, deltas)
 
     def unit_rows(self, batch_size, parts):
         """Rows per product of the first layer split by units (``train_epochs``'

@@ -14,7 +14,7 @@ from ._validation import boolean, non_negative_float, positive_int
 from .callbacks import Callback, History, TerminateOnNaN
 from .engines import CpuEngine
 from .kernels import blas, codes
-from .kernels.layout import Data
+from .kernels.layout import data_arrays
 from .model_data import check_data
 from .progress import EpochProgress
 
@@ -120,10 +120,10 @@ def fit_model(model, x, y, batch_size, epochs, verbose, callbacks, validation_sp
     n = data[0].shape[0]
     if validation_data is None and validation_split > 0:
         split = validation_split_at(where, n, validation_split)
-        validation = Data(*(a[split:] if a.shape[0] else a for a in data))
-        data = Data(*(a[:split] if a.shape[0] else a for a in data))
+        validation = data_arrays(*(a[split:] if a.shape[0] else a for a in data))
+        data = data_arrays(*(a[:split] if a.shape[0] else a for a in data))
         if class_weight is not None:  # Keras weighs only the training rows by class
-            validation = validation._replace(weights=np.ones_like(validation.weights))
+            validation = (*validation[:3], np.ones_like(validation[3]))
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)):
             raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or "
@@ -216,7 +216,9 @@ def _fit_epochs_at_once(model, data, batch_size, shuffle, initial_epoch, epochs,
     while epoch < epochs and not model.stop_training:
         count = min(per_call, epochs - epoch, max(1, _AT_ONCE_MAX_ORDERS // n))
         rng_state = model._rng.bit_generator.state if shuffle else None
-        if shuffle:
+        if count == 1 and shuffle:  # a view, not a copy: ~1 us of a tiny fit
+            orders = model._rng.permutation(n)[np.newaxis]
+        elif shuffle:
             orders = np.empty((count, n), dtype=np.int64)
             for row in orders:
                 row[:] = model._rng.permutation(n)

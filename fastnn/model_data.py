@@ -5,7 +5,7 @@ import numpy as np
 
 from . import losses as _losses
 from ._validation import numeric_array
-from .kernels.layout import Data
+from .kernels.layout import data_arrays
 
 
 def check_inputs(model, where, x, features=None):
@@ -70,5 +70,5 @@ def check_data(model, where, x, y, sample_weight=None, class_weight=None, featur
     y_dense, labels = check_targets(model, where, y, x.shape[0])
     weights = check_weights(model, where, x.shape[0], y_dense, labels, sample_weight,
                             class_weight)
-    return Data(x, y_dense, labels, weights)
+    return data_arrays(x, y_dense, labels, weights)
 

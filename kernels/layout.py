@@ -5,20 +5,23 @@ then its b (units,) (absent without a bias), layer after layer; gradients and ea
 optimizer slot share the layout. ``kernels/network.py`` compiles this function as a
 kernel; ``kernels/cuda/network.py`` calls it from Python on device arrays.
 
-The training kernels' array groups are named tuples: Numba compiles them as tuples
-(unpacked, indexed or read by field name), and callers build them by name. The
-network's own tuple ``net`` = (sizes, activations, has_bias, l2) stays a plain one:
-predict takes it too, and Numba types a named tuple in Python on every call, 0.7-1.0
-us more than a plain tuple (3.6-3.8 us): a tenth of a one-row predict.
+The training kernels' array groups are plain tuples, built by name through
+``train_buffers`` and ``data_arrays``. Not named tuples: Numba types a named tuple in
+Python on every call, 0.8-1.0 us more than a plain tuple, and fit on a small problem
+passes two of them (1.9 us of a 4-row fit's 3.3 us kernel call, arguments typed).
 """
-from collections import namedtuple
-
 from .views import matrix_view
 
-# params (P,), grads (parts, P), state (slots, P), acts and deltas: the workspace
-Buffers = namedtuple("Buffers", "params grads state acts deltas")
-# x (N, inputs), y (N, units) or empty, labels (N,) int64 or empty, weights (N,)
-Data = namedtuple("Data", "x y labels weights")
+
+def train_buffers(params, grads, state, acts, deltas):
+    """(params (P,), grads (parts, P), state (slots, P), acts, deltas): the weights,
+    their gradients and optimizer state, and the workspaces."""
+    return params, grads, state, acts, deltas
+
+
+def data_arrays(x, y, labels, weights):
+    """(x (N, inputs), y (N, units) or empty, labels (N,) int64 or empty, weights (N,))."""
+    return x, y, labels, weights
 
 
 def layer_params(params, sizes, has_bias, layer):

@@ -1,8 +1,8 @@
 """Whole-network passes over the flat buffers: one compiled call per epoch.
 
 The network is data, not code, so one compilation serves every depth and width.
-Training takes the named tuples ``layout.Buffers`` and ``Data``; net is a plain
-tuple (see ``layout``):
+Training takes the tuples ``layout.train_buffers`` and ``data_arrays`` build, and
+net:
   net     = (sizes (L+1,) int64, activations (L,) int64, has_bias (L,) bool,
              l2 (L,) float64)
   params  = every layer's W (units, inputs) then b (units,), back to back (P,)
@@ -440,10 +440,10 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
     team = (worker, workers, sync): this thread's index, the number of threads
     running this call together, and their shared barrier (int64 (2,) zeros).
     epoch_totals (E, parts, N_TOTALS) float64: each epoch's totals, accumulated per
-    part (the caller sums); orders (E, n); buffers: ``Buffers`` (params (P,), grads
+    part (the caller sums); orders (E, n); buffers: ``train_buffers`` (params (P,), grads
     (parts, P), state (2 or 3, P), acts (C,), deltas (C,)) with C >= min(batch_size,
     n) * sum(sizes); saved = (params (P,), state): scratch for the snapshot taken at
-    each epoch's start; data: ``Data`` (x (N, inputs), y (N, units) or empty, labels
+    each epoch's start; data: ``data_arrays`` (x (N, inputs), y (N, units) or empty, labels
     (N,) int64 or empty, weights (N,)); ``unit_rows``: ``split_by_units``'s, the rows
     each product of layer 0 split by units may take (see the module docstring), or
     None to split by rows; codes = (loss, accuracy, errors flag); optimizer = (code, hyper
@@ -505,7 +505,7 @@ def train_epochs(team, epoch_totals, net, buffers, saved, data, orders, batch_si
             step = first_step + at
             if unit_rows is not None:
                 if by_units:
-                    _first_layer_by_units(team, totals, net, buffers, data.x, batch_order,
+                    _first_layer_by_units(team, totals, net, buffers, data[0], batch_order,
                                           unit_rows, spec, step)
             _gradients_by_rows(team, totals, net, buffers, data, batch_order, codes,
                                first_layer, shared, spec, step)

@@ -13,7 +13,7 @@ from fastnn.optimizers import SGD, Adam
 from fastnn.regularizers import L2
 from fastnn.kernels import codes
 from fastnn.kernels import network as kn
-from fastnn.kernels.layout import Buffers, Data
+from fastnn.kernels.layout import data_arrays, train_buffers
 from fastnn.kernels import optimizers as ko
 from fastnn.kernels.activations import activation_backward, bias_activation
 from fastnn.kernels.checks import all_finite
@@ -339,11 +339,11 @@ def run_train_epoch(model, x, labels, batch_size, unit_rows, workers, optimizer,
     params = model.params.copy()
     sizes = model._net[0]
     workspace = min(batch_size, n) * int(sizes.sum())
-    buffers = Buffers(params, np.zeros((parts, params.size), dtype),
-                      np.zeros((2, params.size), dtype), np.zeros(workspace, dtype),
-                      np.zeros(workspace, dtype))
-    data = Data(x.astype(dtype), np.zeros((0, sizes[-1]), dtype), labels,
-                np.linspace(0.5, 1.5, n).astype(dtype))
+    buffers = train_buffers(params, np.zeros((parts, params.size), dtype),
+                            np.zeros((2, params.size), dtype), np.zeros(workspace, dtype),
+                            np.zeros(workspace, dtype))
+    data = data_arrays(x.astype(dtype), np.zeros((0, sizes[-1]), dtype), labels,
+                       np.linspace(0.5, 1.5, n).astype(dtype))
     orders = np.random.default_rng(5).permutation(n)[np.newaxis]
     n_batches = -(-n // batch_size)
     totals = np.zeros((1, parts, codes.N_TOTALS))

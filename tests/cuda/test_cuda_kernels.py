@@ -21,7 +21,7 @@ from fastnn.kernels import optimizers as cpu_optimizers
 from fastnn.kernels.activations import bias_activation
 from fastnn.kernels.cuda import dense, launch, losses, network, optimizers
 from fastnn.kernels.cuda.network import to_device
-from fastnn.kernels.layout import Buffers, Data
+from fastnn.kernels.layout import data_arrays, train_buffers
 
 cuda = _cuda.cuda
 
@@ -328,12 +328,12 @@ def cpu_train_epoch(net, params, data, order, batch_size, run_codes, optimizer):
     parts = 2
     workspace = batch_size * int(sizes.sum())
     totals = np.zeros((parts, codes.N_TOTALS))
-    buffers = Buffers(params.copy(), np.zeros((parts, params.size), params.dtype),
-                      np.zeros((2, params.size), params.dtype),
-                      np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
+    buffers = train_buffers(params.copy(), np.zeros((parts, params.size), params.dtype),
+                            np.zeros((2, params.size), params.dtype),
+                            np.zeros(workspace, params.dtype), np.zeros(workspace, params.dtype))
     saved = (np.empty_like(params), np.empty_like(buffers[2]))
     alone = (0, 1, np.zeros(2, np.int64))  # (worker, workers, barrier): no team
-    cpu_network.train_epochs(alone, totals[np.newaxis], net, buffers, saved, Data(*data),
+    cpu_network.train_epochs(alone, totals[np.newaxis], net, buffers, saved, data_arrays(*data),
                              order[np.newaxis], batch_size, None,  # split by rows
                              run_codes,
                              optimizer + (cpu_optimizers.update_paths(*optimizer[:2]),),
