@@ -448,9 +448,9 @@ class _Run:
         size = group_kernels.workspace_size(sizes, capacity, max(len(b) for b in blocks))
         acts, deltas = np.empty((team, size), dtype), np.empty((team, size), dtype)
         active = np.ones(count, dtype=np.uint8)
-        products = {len(b): group_kernels.product_table(sizes, dtype, len(b), capacity,
-                                                        n % batch_size)
-                    for b in blocks if len(b)}
+        products = {size: group_kernels.product_table(sizes, dtype, size, capacity,
+                                                      n % batch_size)
+                    for size in {len(b) for b in blocks if len(b)}}
         totals = np.zeros((count, codes.N_TOTALS))
         model_codes = first._codes()
         done = 0
