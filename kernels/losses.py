@@ -26,8 +26,8 @@ from ._jit import kernel, python_entry
 
 from .activations import _activation_backward
 from .prefetch import prefetch_row
-from .codes import (HUBER_DELTA, SPARSE_CATEGORICAL_CROSSENTROPY, T_ABSOLUTE, T_CORRECT,
-                    T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT,
+from .codes import (HUBER_DELTA, NO_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, T_ABSOLUTE,
+                    T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT,
                     T_WEIGHTED_SQUARED)
 from .rules import CPU
 
@@ -127,14 +127,29 @@ def _row_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, ke
     return loss
 
 
+def loss_only(codes):
+    """A model's (loss, accuracy, errors) codes for the kernels of one model, with
+    accuracy None when it logs no metric: ``_accumulate_metrics`` then compiles only
+    the counts that the mean loss needs (a cold first fit of the seed network without
+    metrics: 7.5-7.6 s against 8.1-8.2)."""
+    loss, accuracy, errors = codes
+    return (loss, None, False) if accuracy == NO_ACCURACY and not errors else codes
+
+
 @kernel(internal=True)
 def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors):
     """Add a mini-batch's sample weights, accuracy and (if ``errors``) mse/mae sums,
-    each both unweighted and weighted by the sample weights.
+    each both unweighted and weighted by the sample weights; with accuracy None
+    (``loss_only``), only the weights and the count.
 
     totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT,
     T_WEIGHTED_CORRECT, ...).
     """
+    if accuracy is None:  # pruned before typing: the rest compiles only for metrics
+        for i in range(out.shape[0]):
+            totals[T_WEIGHT] += weights[order[i]]
+            totals[T_COUNT] += 1
+        return
     sparse = labels.shape[0] > 0
     for i in range(out.shape[0]):
         sample = order[i]

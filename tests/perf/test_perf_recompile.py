@@ -1,9 +1,10 @@
-"""One compilation per dtype, optimizer family and split of layer 0 trains any network:
-the architecture is data (sizes, activation codes, one flat parameter buffer), so a
-second model of the same dtype, family and split adds no specialization to any kernel;
-another family (Adam after SGD) adds one epoch kernel, and one step of layer 0 split by
-units, once (``optimizers.update_paths``), and the other split adds an epoch kernel
-(``network.split_by_units``).
+"""One compilation per dtype, optimizer family, split of layer 0 and use of metrics
+trains any network: the architecture is data (sizes, activation codes, one flat
+parameter buffer), so a second model of the same dtype, family and split adds no
+specialization to any kernel; another family (Adam after SGD) adds one epoch kernel,
+and one step of layer 0 split by units, once (``optimizers.update_paths``), the other
+split adds an epoch kernel (``network.split_by_units``), and a fit without metrics
+compiles the metric sums out (``losses.loss_only``).
 """
 import json
 import os
@@ -154,3 +155,29 @@ def test_a_network_split_by_rows_does_not_compile_the_split_by_units():
     unit_rows_types = {signature[8] for signature in network.train_epochs.signatures}
     assert any(isinstance(kind, numba.types.Integer) for kind in unit_rows_types), (
         unit_rows_types)
+
+
+def test_a_fit_without_metrics_compiles_only_the_counts_of_its_loss():
+    """With no metric logged the kernels take accuracy None (``losses.loss_only``), so
+    the metric sums are pruned before typing; the losses and weights are the same bits
+    as those of the same fit logging mse."""
+    rng = np.random.default_rng(1)
+    x = rng.random((96, 4))
+    y = x.sum(axis=1, keepdims=True)
+
+    def fit(metrics):
+        model = Sequential([Dense(8, activation="relu", input_dim=4), Dense(1)], seed=0)
+        model.compile(optimizer=SGD(learning_rate=0.01), loss="mse", metrics=metrics)
+        history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=2, verbose=0)
+        return history.history["loss"], model.evaluate(x, y, verbose=0), model.params
+
+    (history_alone, evaluated_alone, params_alone), (history, evaluated, params) = (
+        fit(None), fit(["mse"]))
+    assert history_alone == history
+    assert evaluated_alone == {"loss": evaluated["loss"]}
+    np.testing.assert_array_equal(params_alone, params)
+    # The epoch kernel's codes: (loss, accuracy, errors).
+    accuracy_types = {signature[9].types[1] for signature in network.train_epochs.signatures}
+    assert numba.types.none in accuracy_types, accuracy_types
+    assert any(isinstance(kind, numba.types.Integer) for kind in accuracy_types), accuracy_types
+
