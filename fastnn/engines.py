@@ -13,7 +13,7 @@ from ._scheduler import TeamRunner
 from .kernels import blas, codes
 from .kernels import network as kernels
 from .kernels.layout import train_buffers
-from .kernels.losses import loss_only
+from .kernels.losses import kernel_codes
 from .kernels.optimizers import update_paths
 
 # Kernel calls per epoch, at most: the progress bar updates and the team size is
@@ -159,7 +159,7 @@ class CpuEngine:
             plan = self._plan = ((batch_size, capacity, parts), model.params, model._state,
                                  model._loss_spec, model._metric_logs,
                                  (self._buffers(capacity, parts), self._snapshot(), unit_rows,
-                                  loss_only(model._codes())))
+                                  kernel_codes(model._codes())))
         return plan[5]
 
     def _runner(self, batch_size, parts):
@@ -198,7 +198,8 @@ class CpuEngine:
         acts = np.empty(capacity * model._row_values, model.dtype)
         totals = np.zeros(codes.N_TOTALS)
         kernels.evaluate(totals, model._net, model.params, acts, data,
-                         np.arange(data[0].shape[0]), loss_only(model._codes()), capacity)
+                         np.arange(data[0].shape[0]), kernel_codes(model._codes()),
+                         capacity)
         return totals
 
     def predict(self, x, capacity):

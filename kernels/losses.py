@@ -12,7 +12,8 @@ After a softmax S is 1 and nothing changes; after any other output the loss can 
 longer be lowered by raising every output at once.
 
 A loss is a bare integer code or the tuple (code, from_logits, label_smoothing,
-delta) that the API passes (``_loss_parts``), with Keras 3's options:
+delta) that the API passes (``_loss_parts``), or that tuple followed by its
+family's flags (``kernel_codes``), with Keras 3's options:
 from_logits reads the outputs as logits (a log-softmax or a log-sigmoid, no clip),
 label_smoothing moves the targets toward uniform (t (1 - s) + s / units for the
 categorical, t (1 - s) + s / 2 for the binary cross-entropy; the sparse one has
@@ -29,6 +30,7 @@ from .prefetch import prefetch_row
 from .codes import (HUBER_DELTA, NO_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, T_ABSOLUTE,
                     T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT,
                     T_WEIGHTED_SQUARED)
+from . import rules
 from .rules import CPU
 
 _AHEAD = 8  # rows between a prefetch of a sample's targets and their use
@@ -36,9 +38,10 @@ _AHEAD = 8  # rows between a prefetch of a sample's targets and their use
 
 def _loss_parts(loss):
     """(code, from_logits, label_smoothing, delta) of a loss: a bare int code (no
-    options, as tests pass it) or that tuple itself (as the API passes it)."""
+    options, as tests pass it) or that tuple, alone (as the API passes it) or with
+    the family flags after it (``kernel_codes``)."""
     if isinstance(loss, tuple):
-        return loss
+        return loss[:4]
     return (loss, 0, 0.0, HUBER_DELTA)
 
 
@@ -46,7 +49,21 @@ def _loss_parts(loss):
 def _loss_parts_jit(loss):
     if isinstance(loss, types.Integer):
         return lambda loss: (loss, 0, 0.0, HUBER_DELTA)
-    return lambda loss: loss
+    return lambda loss: (loss[0], loss[1], loss[2], loss[3])
+
+
+def _loss_families(loss):
+    """(elementwise, categorical): True where the loss may be of that family (the
+    cross-entropies are categorical, every other loss elementwise), None where it is
+    not; both True unless ``kernel_codes`` gave the flags."""
+    return tuple(loss[4:]) if isinstance(loss, tuple) and len(loss) == 6 else (True, True)
+
+
+@overload(_loss_families, inline="always")
+def _loss_families_jit(loss):
+    if isinstance(loss, types.BaseTuple) and len(loss) == 6:
+        return lambda loss: (loss[4], loss[5])
+    return lambda loss: (True, True)
 
 
 # The per-element and per-row rules, written once in rules.py for the CPU and CUDA
@@ -83,7 +100,8 @@ def _sample_loss(p, y, labels, sample, loss):
 
 
 @kernel(internal=True)
-def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows):
+def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_rows,
+                  elementwise=True, categorical=True):
     """Loss of (part of) a mini-batch and its delta at the output pre-activation.
 
     d, out: (n, units), out = y_hat; row i is sample ``order[i]`` of
@@ -91,6 +109,8 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
     (code, from_logits, label_smoothing, delta) (see the module docstring).
     d is overwritten with dJ/dz for J = sum_i w_i L_i / batch_rows (Keras's batch
     mean; sse is the seeds' total E, without the division); returns sum_i w_i L_i.
+    elementwise, categorical: ``_loss_families``'s flags; the rules of a family
+    passed as None are not compiled.
     """
     code, from_logits, label_smoothing, delta = _loss_parts(loss)
     n, units = out.shape
@@ -104,8 +124,20 @@ def _output_delta(d, out, y, labels, weights, order, loss, activation, batch_row
         if i + _AHEAD < n:
             _prefetch_targets(y, labels, weights, order[i + _AHEAD])
         sample = order[i]
-        total += _row_loss_delta(d[i], out[i], y, labels, weights[sample], sample, code,
-                                 from_logits, collapses, keep, add, width, batch_rows)
+        # Numba drops an ``if x is not None`` body when x is None, and keeps it (as a
+        # check) otherwise: each family's rules sit behind their flag.
+        if elementwise is not None:
+            if categorical is not None:  # either: by the code
+                total += _row_loss_delta(d[i], out[i], y, labels, weights[sample], sample,
+                                         code, from_logits, collapses, keep, add, width,
+                                         batch_rows)
+            else:
+                total += _elementwise_loss_delta(d[i], out[i], y, weights[sample], sample,
+                                                 code, from_logits, collapses, keep, add,
+                                                 width, batch_rows)
+        elif categorical is not None:
+            total += _xent_loss_delta(d[i], out[i], y, labels, weights[sample], sample,
+                                      code, from_logits, collapses, keep, add, batch_rows)
     if not collapses:
         _activation_backward(d, out, activation)
     return total
@@ -117,30 +149,58 @@ def _row_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, ke
     """w * L of one output row p (units,) of sample ``sample``, weighted w, and its
     delta written to d (units,) (see ``_output_delta``; before the output
     activation's derivative unless ``collapses``)."""
-    scale = _row_scale(code, w, batch_rows, p.shape[0], p)
     if not _categorical(code):
-        return w * _output_loss_delta(d, p, y, sample, code, from_logits, collapses, scale,
-                                      keep, add, width)
+        return _elementwise_loss_delta(d, p, y, w, sample, code, from_logits, collapses,
+                                       keep, add, width, batch_rows)
+    return _xent_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, keep,
+                            add, batch_rows)
+
+
+@kernel(inline="always")
+def _elementwise_loss_delta(d, p, y, w, sample, code, from_logits, collapses, keep, add,
+                            width, batch_rows):
+    """``_row_loss_delta`` of a loss that treats the outputs one by one."""
+    scale = _row_scale(code, w, batch_rows, p.shape[0], p)
+    return w * _output_loss_delta(d, p, y, sample, code, from_logits, collapses, scale,
+                                  keep, add, width)
+
+
+@kernel(inline="always")
+def _xent_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, keep, add,
+                     batch_rows):
+    """``_row_loss_delta`` of a (sparse) categorical cross-entropy."""
+    scale = _row_scale(code, w, batch_rows, p.shape[0], p)
     sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
     loss = w * _xent_loss(p, y, labels, sample, sparse, from_logits, keep, add)
     _xent_delta(d, p, y, labels, sample, sparse, from_logits, collapses, scale, keep, add)
     return loss
 
 
-def loss_only(codes):
+def kernel_codes(codes):
     """A model's (loss, accuracy, errors) codes for the kernels of one model, with
-    accuracy None when it logs no metric: ``_accumulate_metrics`` then compiles only
-    the counts that the mean loss needs (a cold first fit of the seed network without
-    metrics: 7.5-7.6 s against 8.1-8.2)."""
+    what the fit does not use as None, so that they compile without it (Numba drops
+    an ``if x is None`` branch before typing when x is a kernel's argument):
+
+    - the loss followed by its family's flags (``_loss_families``): a cross-entropy
+      fit compiles no elementwise loss and an mse fit no cross-entropy (cold first
+      fits: the seed network 7.7 -> 7.3-7.4 s, 8-32-32-1 with mse 6.4 -> 5.7-5.8 s);
+    - accuracy None when it logs no metric: ``_accumulate_metrics`` then compiles only
+      the counts that the mean loss needs (the seed network 8.1-8.2 -> 7.4-7.5 s).
+    """
     loss, accuracy, errors = codes
-    return (loss, None, False) if accuracy == NO_ACCURACY and not errors else codes
+    parts = _loss_parts(loss)
+    categorical = rules.categorical(parts[0])  # the plain rule: no compile from Python
+    loss = parts + (None if categorical else True, True if categorical else None)
+    if accuracy == NO_ACCURACY and not errors:
+        return loss, None, False
+    return loss, accuracy, errors
 
 
 @kernel(internal=True)
 def _accumulate_metrics(totals, out, y, labels, weights, order, accuracy, errors):
     """Add a mini-batch's sample weights, accuracy and (if ``errors``) mse/mae sums,
     each both unweighted and weighted by the sample weights; with accuracy None
-    (``loss_only``), only the weights and the count.
+    (``kernel_codes``), only the weights and the count.
 
     totals: float64 slots from ``codes`` (T_WEIGHT, T_CORRECT, T_COUNT,
     T_WEIGHTED_CORRECT, ...).

@@ -52,7 +52,7 @@ from .dense import NO, YES, bias_gradient, dense_backward, dense_forward
 from .dropout import _drop_block, _has_dropout, _undrop_block
 from .fpmode import FLUSHES_DENORMALS, flush_denormals, restore_mode
 from .layout import layer_params
-from .losses import _accumulate_metrics, _output_delta, batch_loss
+from .losses import _accumulate_metrics, _loss_families, _output_delta, batch_loss
 from .optimizers import (H_MOMENTUM, H_WEIGHT_DECAY, _add_velocity, _apply_update,
                          _clip_gradients)
 from .prefetch import prefetch_row_head
@@ -218,8 +218,9 @@ def loss_and_gradients(grads, net, params, acts, deltas, data, order, first, las
         _drop_block(a, dropout, ZERO, step, first, ZERO)
     out = forward(acts, params, net, a, first, last, capacity, first_layer, dropout, step)
     d_out = _layer_rows(deltas, sizes, n_layers, first, last, capacity)
+    elementwise, categorical = _loss_families(loss)
     total = _output_delta(d_out, out, y, labels, weights, order[first:last], loss,
-                          activations[n_layers - 1], batch_rows)
+                          activations[n_layers - 1], batch_rows, elementwise, categorical)
     penalty = backward(grads, deltas, params, acts, net, first, last, capacity, first_layer,
                        with_penalty, dropout, step)
     return total + penalty * batch_rows, out

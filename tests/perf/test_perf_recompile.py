@@ -1,10 +1,12 @@
-"""One compilation per dtype, optimizer family, split of layer 0 and use of metrics
-trains any network: the architecture is data (sizes, activation codes, one flat
-parameter buffer), so a second model of the same dtype, family and split adds no
-specialization to any kernel; another family (Adam after SGD) adds one epoch kernel,
-and one step of layer 0 split by units, once (``optimizers.update_paths``), the other
-split adds an epoch kernel (``network.split_by_units``), and a fit without metrics
-compiles the metric sums out (``losses.loss_only``).
+"""One compilation per dtype, optimizer family, loss family, split of layer 0 and use
+of metrics trains any network: the architecture is data (sizes, activation codes, one
+flat parameter buffer), so a second model of the same dtype, families and split adds
+no specialization to any kernel; another optimizer family (Adam after SGD) adds one
+epoch kernel, and one step of layer 0 split by units, once
+(``optimizers.update_paths``), another loss family (mse after a cross-entropy) one
+epoch kernel and its batch pass (``losses.kernel_codes``), the other split an epoch
+kernel (``network.split_by_units``), and a fit without metrics compiles the metric
+sums out (``losses.kernel_codes``).
 """
 import json
 import os
@@ -52,12 +54,12 @@ SECOND_MODELS = {
                  Dense(10, activation="softmax")],
         lambda: SGD(learning_rate=0.01, momentum=0.9),
         "sparse_categorical_crossentropy"),
-    # Also another loss, output activation and SGD rule: still integer codes.
+    # Also another loss of the family, output activation and SGD rule: integer codes.
     "other_loss_and_sgd_rule": (
         lambda: [Dense(8, activation="relu", input_dim=784),
-                 Dense(10, activation="linear")],
+                 Dense(10, activation="sigmoid")],
         lambda: SGD(learning_rate=0.001, momentum=0.5, nesterov=True),
-        "mse"),
+        "categorical_crossentropy"),
 }
 
 
@@ -113,28 +115,64 @@ def family_counts(dtype):
     return counts
 
 
+def loss_family_counts(dtype):
+    """As ``family_counts``, for two fits with elementwise losses (mse, then huber)
+    after the cross-entropy fit."""
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 784)).astype(dtype)
+    labels = rng.integers(0, 10, 256)
+    first_model(x, labels, dtype)
+    counts = []
+    for loss in ("mse", "huber"):
+        before = compiled_specializations()
+        model = Sequential([Dense(16, activation="relu", input_dim=784),
+                            Dense(10, activation="linear")], dtype=dtype, seed=1)
+        model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9), loss=loss)
+        model.fit(x, np.eye(10)[labels], batch_size=BATCH_SIZE, epochs=1, verbose=0)
+        after = compiled_specializations()
+        counts.append({name: after[name] - before.get(name, 0) for name in after
+                       if after[name] != before.get(name, 0)})
+    return counts
+
+
 FAMILY_SCRIPT = """
 import json, sys
 sys.path.insert(0, {folder!r})
-from test_perf_recompile import family_counts
-print(json.dumps(family_counts({dtype!r})))
+from test_perf_recompile import {counts}
+print(json.dumps({counts}({dtype!r})))
 """
+
+
+def counts_in_a_fresh_process(counts, dtype, cache):
+    """``counts(dtype)`` run in a fresh process with an empty Numba cache: where the
+    first fit's epoch kernel came from the on-disk cache, its callees (linked into
+    it) were never compiled in the process, and the second fit would compile them
+    for the first time."""
+    script = FAMILY_SCRIPT.format(folder=str(Path(__file__).parent), counts=counts,
+                                  dtype=dtype)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "NUMBA_CACHE_DIR": str(cache)}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_another_optimizer_family_compiles_one_epoch_kernel_once(dtype, tmp_path):
     """The first Adam fit after an SGD fit adds its epoch kernel and its step of layer 0
     split by units (both take the family's update paths) and nothing else; the
-    second, of the same family, adds nothing. In a fresh process with an empty Numba
-    cache: where the SGD fit's epoch kernel came from the on-disk cache, its callees
-    (linked into it) were never compiled in the process, and the Adam fit would
-    compile them for the first time."""
-    script = FAMILY_SCRIPT.format(folder=str(Path(__file__).parent), dtype=dtype)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, timeout=600)
-    assert result.returncode == 0, result.stderr
-    counts = json.loads(result.stdout.splitlines()[-1])
+    second, of the same family, adds nothing."""
+    counts = counts_in_a_fresh_process("family_counts", dtype, tmp_path)
     assert counts == [{"_first_layer_step": 1, "train_epochs": 1}, {}], counts
+
+
+def test_another_loss_family_compiles_one_epoch_kernel_once(tmp_path):
+    """The first mse fit after a cross-entropy fit adds its epoch kernel, batch pass and
+    output delta (all take the loss's family flags) and nothing else; a huber fit, of
+    the same family, adds nothing."""
+    counts = counts_in_a_fresh_process("loss_family_counts", "float32", tmp_path)
+    counts[0].pop("all_finite")  # the check of the first float targets (labels before)
+    assert counts == [{"_output_delta": 1, "_gradients_by_rows": 1, "train_epochs": 1},
+                      {}], counts
 
 
 def test_a_network_split_by_rows_does_not_compile_the_split_by_units():
@@ -158,7 +196,7 @@ def test_a_network_split_by_rows_does_not_compile_the_split_by_units():
 
 
 def test_a_fit_without_metrics_compiles_only_the_counts_of_its_loss():
-    """With no metric logged the kernels take accuracy None (``losses.loss_only``), so
+    """With no metric logged the kernels take accuracy None (``losses.kernel_codes``), so
     the metric sums are pruned before typing; the losses and weights are the same bits
     as those of the same fit logging mse."""
     rng = np.random.default_rng(1)
