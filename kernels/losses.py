@@ -184,13 +184,16 @@ def kernel_codes(codes):
     - the loss followed by its family's flags (``_loss_families``): a cross-entropy
       fit compiles no elementwise loss and an mse fit no cross-entropy (cold first
       fits: the seed network 7.7 -> 7.3-7.4 s, 8-32-32-1 with mse 6.4 -> 5.7-5.8 s);
+    - from_logits None where the loss reads probabilities: the cross-entropies'
+      logits paths are not compiled (the seed network 7.2 -> 6.9-7.0 s);
     - accuracy None when it logs no metric: ``_accumulate_metrics`` then compiles only
       the counts that the mean loss needs (the seed network 8.1-8.2 -> 7.4-7.5 s).
     """
     loss, accuracy, errors = codes
-    parts = _loss_parts(loss)
-    categorical = rules.categorical(parts[0])  # the plain rule: no compile from Python
-    loss = parts + (None if categorical else True, True if categorical else None)
+    code, from_logits, label_smoothing, delta = _loss_parts(loss)
+    categorical = rules.categorical(code)  # the plain rule: no compile from Python
+    loss = (code, from_logits or None, label_smoothing, delta,
+            None if categorical else True, True if categorical else None)
     if accuracy == NO_ACCURACY and not errors:
         return loss, None, False
     return loss, accuracy, errors

@@ -13,6 +13,10 @@ argument in the array's dtype (``zero``, ``one``, ``tiny``, ...) or is made with
 ``x.dtype.type``, so float32 math stays float32: a bare ``1.0`` would promote it to
 float64. ``fastnn.reference`` states the same math again in NumPy, on purpose: it is
 the tests' oracle.
+
+``from_logits`` is 0, 1 or None (a CPU fit whose loss reads probabilities,
+``losses.kernel_codes``), always tested as ``from_logits is not None and
+from_logits``: a called kernel given None drops its logits path before typing.
 """
 import math
 import types
@@ -146,9 +150,11 @@ def row_scale(code, w, batch_rows, units, p):
 def collapses(code, from_logits, activation):
     """Whether softmax + categorical or sigmoid + binary cross-entropy make the
     output delta y_hat - y (not from logits)."""
+    if from_logits is not None and from_logits:
+        return False
     categorical = code == CATEGORICAL_CROSSENTROPY or code == SPARSE_CATEGORICAL_CROSSENTROPY
-    return not from_logits and ((activation == SOFTMAX and categorical)
-                                or (activation == SIGMOID and code == BINARY_CROSSENTROPY))
+    return ((activation == SOFTMAX and categorical)
+            or (activation == SIGMOID and code == BINARY_CROSSENTROPY))
 
 
 def row_sum(p):
@@ -207,7 +213,7 @@ def xent_loss(p, y, labels, sample, sparse, from_logits, keep, add):
     one = p.dtype.type(1)
     eps = p.dtype.type(PROB_EPSILON)
     total = p.dtype.type(0)
-    if from_logits:
+    if from_logits is not None and from_logits:
         lse = log_sum_exp(p)
         for j in range(p.shape[0]):
             t = keep * target(y, labels, sample, j, sparse) + add
@@ -233,7 +239,7 @@ def output_loss(p, t, code, from_logits, width, half, one, eps):
         return abs(e)
     if code == HUBER:
         return huber(e, width, half)
-    if from_logits:
+    if from_logits is not None and from_logits:
         return softplus(p) - t * p
     q = min(max(p, eps), one - eps)
     return -(t * math.log(q) + (one - t) * math.log(one - q))
@@ -298,7 +304,7 @@ def output_grad(p, t, code, collapsed, from_logits, width, one, eps):
         return sign(p - t, one)
     if code == HUBER:
         return huber_slope(p - t, width)
-    if from_logits:  # binary cross-entropy from logits
+    if from_logits is not None and from_logits:  # binary cross-entropy from logits
         return sigmoid(p, one) - t
     q = min(max(p, eps), one - eps)  # binary cross-entropy after a non-sigmoid output
     return (q - t) / (q * (one - q))
@@ -323,7 +329,7 @@ def row_delta(d, p, y, labels, sample, code, from_logits, collapsed, scale, keep
 def xent_delta(d, p, y, labels, sample, sparse, from_logits, collapsed, scale, keep, add):
     """d = scale * dL/dp of a categorical cross-entropy's row (``xent_loss``), or
     scale * (y_hat - y), its delta at z, when ``collapsed`` into its softmax."""
-    if from_logits:
+    if from_logits is not None and from_logits:
         logits_xent_delta(d, p, y, labels, sample, sparse, scale, keep, add)
     elif not collapsed:
         normalized_xent_delta(d, p, y, labels, sample, sparse, scale, keep, add)

@@ -72,6 +72,28 @@ def test_kernels_match_the_reference_in_float64(name, options, activation):
     np.testing.assert_allclose(d, delta, rtol=1e-12, atol=1e-15)
     assert kl.batch_loss(out, y_kernel, labels, weights, order, spec(name, options)) == (
         pytest.approx(expected, rel=1e-12))
+    # As a fit passes it: the code of the other loss family, and of logits unless
+    # asked for, compiled out; the same bits.
+    pruned = kl.kernel_codes((spec(name, options), codes.NO_ACCURACY, False))[0]
+    d_pruned = np.empty_like(out)
+    assert kl.output_delta(d_pruned, out, y_kernel, labels, weights, order, pruned,
+                           ACTIVATIONS[activation], n, *pruned[4:]) == total
+    np.testing.assert_array_equal(d_pruned, d)
+
+
+def test_a_fits_kernel_codes_leave_out_what_it_does_not_use():
+    """``kernel_codes``: the loss with None for from_logits when it reads
+    probabilities, then the family flags (elementwise, categorical), True or None;
+    accuracy None when no metric is logged."""
+    sparse = spec("sparse_categorical_crossentropy", {})
+    assert kl.kernel_codes((sparse, codes.NO_ACCURACY, False)) == (
+        (codes.SPARSE_CATEGORICAL_CROSSENTROPY, None, 0.0, 1.0, None, True), None, False)
+    assert kl.kernel_codes((sparse, codes.SPARSE_ACCURACY, False)) == (
+        (codes.SPARSE_CATEGORICAL_CROSSENTROPY, None, 0.0, 1.0, None, True),
+        codes.SPARSE_ACCURACY, False)
+    logits = spec("binary_crossentropy", {"from_logits": True, "label_smoothing": 0.1})
+    assert kl.kernel_codes((logits, codes.NO_ACCURACY, True)) == (
+        (codes.BINARY_CROSSENTROPY, 1, 0.1, 1.0, True, None), codes.NO_ACCURACY, True)
 
 
 @pytest.mark.parametrize("name, options", CASES)
