@@ -28,8 +28,8 @@ from ._jit import kernel, python_entry
 from .activations import _activation_backward
 from .prefetch import prefetch_row
 from .codes import (HUBER_DELTA, NO_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY, T_ABSOLUTE,
-                    T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE, T_WEIGHTED_CORRECT,
-                    T_WEIGHTED_SQUARED)
+                    T_CORRECT, T_COUNT, T_SQUARED, T_WEIGHT, T_WEIGHTED_ABSOLUTE,
+                    T_WEIGHTED_CORRECT, T_WEIGHTED_SQUARED)
 from . import rules
 from .rules import CPU
 
@@ -178,16 +178,17 @@ def _xent_loss_delta(d, p, y, labels, w, sample, code, from_logits, collapses, k
 
 def kernel_codes(codes):
     """A model's (loss, accuracy, errors) codes for the kernels of one model, with
-    what the fit does not use as None, so that they compile without it (Numba drops
-    an ``if x is None`` branch before typing when x is a kernel's argument):
+    what the fit does not use as None, so that they compile without it (where a
+    kernel's argument is None, Numba drops the branches that rules out before typing).
+    Cold first fits, each step against the one before:
 
-    - the loss followed by its family's flags (``_loss_families``): a cross-entropy
-      fit compiles no elementwise loss and an mse fit no cross-entropy (cold first
-      fits: the seed network 7.7 -> 7.3-7.4 s, 8-32-32-1 with mse 6.4 -> 5.7-5.8 s);
-    - from_logits None where the loss reads probabilities: the cross-entropies'
-      logits paths are not compiled (the seed network 7.2 -> 6.9-7.0 s);
     - accuracy None when it logs no metric: ``_accumulate_metrics`` then compiles only
-      the counts that the mean loss needs (the seed network 8.1-8.2 -> 7.4-7.5 s).
+      the counts that the mean loss needs (the seed network 8.1-8.2 -> 7.4-7.5 s);
+    - the loss followed by its family's flags (``_loss_families``): a cross-entropy
+      fit compiles no elementwise loss and an mse fit no cross-entropy (the seed
+      network 7.6-7.7 -> 7.4 s, 8-32-32-1 with mse 6.4-6.5 -> 5.8 s);
+    - from_logits None where the loss reads probabilities: the cross-entropies'
+      logits paths are not compiled (the seed network 6.8-6.9 -> 6.6-6.7 s).
     """
     loss, accuracy, errors = codes
     code, from_logits, label_smoothing, delta = _loss_parts(loss)
