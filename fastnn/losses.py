@@ -271,7 +271,9 @@ def prepare_targets(where, y, n, loss, units, dtype):
                     else "categorical_crossentropy")
             raise ValueError(f"{where}: y holds values in [{y.min():g}, {y.max():g}], but "
                              f"{name} needs targets in [0, 1].")
-    return np.ascontiguousarray(y, dtype=dtype), empty_labels
+    if np.dtype(dtype) == y.dtype:
+        return y, empty_labels
+    return numeric_array(where, "y", y, dtype), empty_labels  # checked for overflow
 
 
 def class_weights(where, class_weight, y, labels, loss):

@@ -108,28 +108,30 @@ print("epoch kernel hits", sum(network.train_epochs.stats.cache_hits.values()))
 """
 
 
+def calls_by_symbol(cache):
+    """The lines ``CALLS_BY_SYMBOL`` prints, run in a fresh process on the Numba cache
+    folder ``cache``."""
+    result = subprocess.run([sys.executable, "-c", CALLS_BY_SYMBOL], capture_output=True,
+                            env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)), text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
 @pytest.mark.slow
 def test_a_cached_kernel_loads_the_kernels_it_calls_even_compiled_again(tmp_path):
     """The epoch kernels call ``_gemm`` and the activations by symbol. Loaded from the
     cache in a fresh process they find them; and when those were compiled again
     since (their cache entries gone, as when another process rewrote them), the
     symbols the cached callers name still reach them."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-
-    def run():
-        result = subprocess.run([sys.executable, "-c", CALLS_BY_SYMBOL], env=env,
-                                capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout.splitlines()
-
-    compiled, cached = run(), run()
+    compiled, cached = calls_by_symbol(tmp_path), calls_by_symbol(tmp_path)
     assert cached[1] == "epoch kernel hits 1" and cached[0] == compiled[0]
     removed = [path for pattern in ("blas._gemm-*", "activations._bias_activation-*")
                for path in tmp_path.rglob(pattern)]
     assert removed
     for path in removed:
         path.unlink()
-    again = run()
+    again = calls_by_symbol(tmp_path)
     assert again[1] == "epoch kernel hits 1" and again[0] == compiled[0]
 
 
@@ -175,22 +177,13 @@ def test_a_cache_written_by_another_version_is_compiled_again(tmp_path):
     """The epoch kernel's entries cut short, then every kernel's index naming a class
     this version lacks: each time the fits compile again and train as before, and
     their new entries load in the next process."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-
-    def run():
-        result = subprocess.run([sys.executable, "-c", CALLS_BY_SYMBOL], env=env,
-                                capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout.splitlines()
-
-    compiled = run()
+    compiled = calls_by_symbol(tmp_path)
     entries = list(tmp_path.rglob("network.train_epochs-*.nbc"))
     assert entries
     for path in entries:
         path.write_bytes(path.read_bytes()[:100])
-    assert run() == [compiled[0], "epoch kernel hits 0"]
-    indexes = list(tmp_path.rglob("*.nbi"))
-    for path in indexes:
+    assert calls_by_symbol(tmp_path) == [compiled[0], "epoch kernel hits 0"]
+    for path in tmp_path.rglob("*.nbi"):
         path.write_bytes(index_naming_a_missing_class())
-    assert run() == [compiled[0], "epoch kernel hits 0"]
-    assert run() == [compiled[0], "epoch kernel hits 1"]
+    assert calls_by_symbol(tmp_path) == [compiled[0], "epoch kernel hits 0"]
+    assert calls_by_symbol(tmp_path) == [compiled[0], "epoch kernel hits 1"]

@@ -36,6 +36,8 @@ FIT_CASES = [
      r"^fit: x contains 1 NaN or infinite value\(s\)"),
     ("x-overflows-float32", "mse", lambda x, y: dict(x=put(x, (0, 0), 1e39)), ValueError,
      r"^fit: x has 1 value\(s\) too large for float32"),
+    ("y-overflows-float32", "mse", lambda x, y: dict(y=put(y, (2, 0), -1e39)), ValueError,
+     r"^fit: y has 1 value\(s\) too large for float32"),
     ("y-nan", "mse", lambda x, y: dict(y=put(y, (5, 1), np.nan)), ValueError,
      r"^fit: y contains 1 NaN or infinite value\(s\)"),
     ("y-inf", "binary_crossentropy", lambda x, y: dict(y=put(y, (5, 0), np.inf)), ValueError,
