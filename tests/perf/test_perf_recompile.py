@@ -1,12 +1,12 @@
 """One compilation per dtype, optimizer family, loss family, split of layer 0 and use
 of metrics trains any network: the architecture is data (sizes, activation codes, one
 flat parameter buffer), so a second model of the same dtype, families and split adds
-no specialization to any kernel; another optimizer family (Adam after SGD) adds one
-epoch kernel, and one step of layer 0 split by units, once
-(``optimizers.update_paths``), another loss family (mse after a cross-entropy) one
-epoch kernel and its batch pass (``losses.kernel_codes``), the other split an epoch
-kernel (``network.split_by_units``), and a fit without metrics compiles the metric
-sums out (``losses.kernel_codes``).
+no specialization to any kernel; another optimizer family (Adam after SGD), or
+variant (amsgrad, centered RMSprop), adds one epoch kernel, and one step of layer 0
+split by units, once (``optimizers.update_paths``); another loss family (mse after a
+cross-entropy) one epoch kernel and its batch pass (``losses.kernel_codes``); the
+other split an epoch kernel (``network.split_by_units``); and a fit without metrics
+compiles the metric sums out (``losses.kernel_codes``).
 """
 import json
 import os
@@ -93,8 +93,9 @@ def test_new_architecture_of_same_dtype_does_not_recompile(second, dtype):
 
 
 def family_counts(dtype):
-    """[new specializations of each fastnn.kernels.network kernel] of two Adam fits
-    after an SGD fit, both of dtype ``dtype``: {name: count} per Adam fit."""
+    """[new specializations of each fastnn.kernels.network kernel] of three Adam fits
+    (the last with amsgrad) after an SGD fit, all of dtype ``dtype``: {name: count}
+    per Adam fit."""
     rng = np.random.default_rng(0)
     x = rng.random((256, 784)).astype(dtype)
     labels = rng.integers(0, 10, 256)
@@ -104,6 +105,8 @@ def family_counts(dtype):
             ([Dense(8, activation="relu", input_dim=784), Dense(10, activation="softmax")],
              Adam(learning_rate=0.001)),
             ([Dense(32, activation="tanh", input_dim=784), Dense(10, activation="softmax")],
+             Adam(learning_rate=0.01)),
+            ([Dense(16, activation="relu", input_dim=784), Dense(10, activation="softmax")],
              Adam(learning_rate=0.01, amsgrad=True))]:
         before = compiled_specializations()
         model = Sequential(layers, dtype=dtype, seed=1)
@@ -160,9 +163,11 @@ def counts_in_a_fresh_process(counts, dtype, cache):
 def test_another_optimizer_family_compiles_one_epoch_kernel_once(dtype, tmp_path):
     """The first Adam fit after an SGD fit adds its epoch kernel and its step of layer 0
     split by units (both take the family's update paths) and nothing else; the
-    second, of the same family, adds nothing."""
+    second, of the same family, adds nothing; the third, with amsgrad (a variant with
+    a path of its own), adds the same two again."""
     counts = counts_in_a_fresh_process("family_counts", dtype, tmp_path)
-    assert counts == [{"_first_layer_step": 1, "train_epochs": 1}, {}], counts
+    step = {"_first_layer_step": 1, "train_epochs": 1}
+    assert counts == [step, {}, step], counts
 
 
 def test_another_loss_family_compiles_one_epoch_kernel_once(tmp_path):
