@@ -185,13 +185,14 @@ class _Cache(FunctionCache):
     def load_overload(self, sig, target_context):
         try:
             return super().load_overload(sig, target_context)
-        except _UNREADABLE as error:  # rebuilding it: its reload hooks (``_Reload``)
+        except _UNREADABLE as error:  # its file, or rebuilding it (``_Reload``)
             _cache_log("[cache] unreadable entry of %r: %r", self._name, error)
             return None
 
 
 class _IndexFile(IndexDataCacheFile):
-    """A kernel's cache index and entries, an unreadable one read as missing."""
+    """A kernel's cache index, an unreadable one read as empty: saving a new entry
+    reads the index too, outside ``_Cache.load_overload``."""
 
     def _load_index(self):
         try:
@@ -199,13 +200,6 @@ class _IndexFile(IndexDataCacheFile):
         except _UNREADABLE as error:
             _cache_log("[cache] unreadable index %r: %r", self._index_path, error)
             return {}
-
-    def load(self, key):
-        try:
-            return super().load(key)
-        except _UNREADABLE as error:
-            _cache_log("[cache] unreadable entry %r: %r", key, error)
-            return None
 
 
 class _Reload:

@@ -92,50 +92,44 @@ def test_new_architecture_of_same_dtype_does_not_recompile(second, dtype):
         "non-contiguous array)?")
 
 
-def family_counts(dtype):
-    """[new specializations of each fastnn.kernels.network kernel] of three Adam fits
-    (the last with amsgrad) after an SGD fit, all of dtype ``dtype``: {name: count}
-    per Adam fit."""
+def added_specializations(dtype, second_fits):
+    """[{name: count}] of the new specializations of each fastnn.kernels.network
+    kernel that each of ``second_fits`` ((layers, optimizer, loss), one fit each)
+    compiles after ``first_model``'s SGD cross-entropy fit, all of dtype ``dtype``."""
     rng = np.random.default_rng(0)
     x = rng.random((256, 784)).astype(dtype)
     labels = rng.integers(0, 10, 256)
     first_model(x, labels, dtype)
     counts = []
-    for layers, optimizer in [
-            ([Dense(8, activation="relu", input_dim=784), Dense(10, activation="softmax")],
-             Adam(learning_rate=0.001)),
-            ([Dense(32, activation="tanh", input_dim=784), Dense(10, activation="softmax")],
-             Adam(learning_rate=0.01)),
-            ([Dense(16, activation="relu", input_dim=784), Dense(10, activation="softmax")],
-             Adam(learning_rate=0.01, amsgrad=True))]:
+    for layers, optimizer, loss in second_fits:
         before = compiled_specializations()
         model = Sequential(layers, dtype=dtype, seed=1)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-        model.fit(x, labels, batch_size=BATCH_SIZE, epochs=1, verbose=0)
+        model.compile(optimizer=optimizer, loss=loss)
+        y = labels if loss == "sparse_categorical_crossentropy" else np.eye(10)[labels]
+        model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, verbose=0)
         after = compiled_specializations()
         counts.append({name: after[name] - before.get(name, 0) for name in after
                        if after[name] != before.get(name, 0)})
     return counts
+
+
+def family_counts(dtype):
+    """``added_specializations`` of three Adam fits, the last with amsgrad."""
+    loss = "sparse_categorical_crossentropy"
+    return added_specializations(dtype, [
+        ([Dense(8, activation="relu", input_dim=784), Dense(10, activation="softmax")],
+         Adam(learning_rate=0.001), loss),
+        ([Dense(32, activation="tanh", input_dim=784), Dense(10, activation="softmax")],
+         Adam(learning_rate=0.01), loss),
+        ([Dense(16, activation="relu", input_dim=784), Dense(10, activation="softmax")],
+         Adam(learning_rate=0.01, amsgrad=True), loss)])
 
 
 def loss_family_counts(dtype):
-    """As ``family_counts``, for two fits with elementwise losses (mse, then huber)
-    after the cross-entropy fit."""
-    rng = np.random.default_rng(0)
-    x = rng.random((256, 784)).astype(dtype)
-    labels = rng.integers(0, 10, 256)
-    first_model(x, labels, dtype)
-    counts = []
-    for loss in ("mse", "huber"):
-        before = compiled_specializations()
-        model = Sequential([Dense(16, activation="relu", input_dim=784),
-                            Dense(10, activation="linear")], dtype=dtype, seed=1)
-        model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9), loss=loss)
-        model.fit(x, np.eye(10)[labels], batch_size=BATCH_SIZE, epochs=1, verbose=0)
-        after = compiled_specializations()
-        counts.append({name: after[name] - before.get(name, 0) for name in after
-                       if after[name] != before.get(name, 0)})
-    return counts
+    """``added_specializations`` of two fits with elementwise losses, mse then huber."""
+    return added_specializations(dtype, [
+        ([Dense(16, activation="relu", input_dim=784), Dense(10, activation="linear")],
+         SGD(learning_rate=0.01, momentum=0.9), loss) for loss in ("mse", "huber")])
 
 
 FAMILY_SCRIPT = """
