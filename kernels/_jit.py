@@ -178,9 +178,11 @@ class _Cache(FunctionCache):
 
     def __init__(self, py_func):
         super().__init__(py_func)
+        # Numba's own index file, rebuilt as ours with the source stamp Numba just read
+        # (reading it again would stat the source file once more per kernel at import).
         self._cache_file = _IndexFile(cache_path=self._cache_path,
                                       filename_base=self._impl.filename_base,
-                                      source_stamp=self._impl.locator.get_source_stamp())
+                                      source_stamp=self._cache_file._source_stamp)
 
     def load_overload(self, sig, target_context):
         try:
